@@ -48,6 +48,8 @@ class FactorSpec:
 class CombinationSpec:
     code: str  # e.g. "123": the panels it needs
     rank: int  # 1 = most recommended
+    name_en: str
+    name_zh: str
 
     @property
     def panels(self) -> tuple[int, ...]:
@@ -135,12 +137,13 @@ FACTORS: tuple[FactorSpec, ...] = (
 )
 
 COMBINATIONS: tuple[CombinationSpec, ...] = (
-    CombinationSpec("1234", 1),
-    CombinationSpec("123", 2),
-    CombinationSpec("4", 3),
-    CombinationSpec("23", 4),
-    CombinationSpec("3", 5),
-    CombinationSpec("2", 6),
+    CombinationSpec("1234", 1, "All four panels", "全部四组指标"),
+    CombinationSpec("123", 2, "Coagulation and others, blood routine, biochemistry",
+                    "凝血及其他指标、血常规、生化指标"),
+    CombinationSpec("4", 3, "Cytokines", "细胞因子"),
+    CombinationSpec("23", 4, "Blood routine and biochemistry", "血常规、生化指标"),
+    CombinationSpec("3", 5, "Biochemistry", "生化指标"),
+    CombinationSpec("2", 6, "Blood routine", "血常规"),
 )
 
 HORIZONS: tuple[int, ...] = (1, 2, 3)

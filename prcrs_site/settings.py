@@ -1,0 +1,121 @@
+"""PrCRS web settings. Every deployment-specific value comes from an environment variable.
+
+Development defaults are safe to run locally (``make serve``); with ``DJANGO_DEBUG=0`` the site
+refuses to start without a secret key and allowed hosts.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from prcrs_site.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("PRCRS_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+if not DEBUG:
+    if not SECRET_KEY:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG is off.")
+if not SECRET_KEY:
+    SECRET_KEY = "dev-only-insecure-key-never-use-in-production"  # noqa: S105 (debug only)
+
+INSTALLED_APPS = [
+    "modeltranslation",  # must precede django.contrib.admin for its admin tabs
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "predictor",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "prcrs_site.urls"
+WSGI_APPLICATION = "prcrs_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# SQLite file by default; DATABASE_URL=postgres://user:pass@host:5432/name for PostgreSQL.
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Languages: Simplified Chinese first (the default for visitors without a preference).
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
+MODELTRANSLATION_DEFAULT_LANGUAGE = "zh-hans"
+MODELTRANSLATION_LANGUAGES = ("zh-hans", "en")
+MODELTRANSLATION_FALLBACK_LANGUAGES = ("en", "zh-hans")
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = env_str("DJANGO_TIME_ZONE", "Asia/Shanghai")
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# PrCRS: where model files live and how inference runs.
+PRCRS_BUNDLED_MODELS_DIR = Path(env_str("PRCRS_BUNDLED_MODELS_DIR", str(BASE_DIR / "models_store")))
+PRCRS_MODELS_DIR = Path(env_str("PRCRS_MODELS_DIR", str(VAR_DIR / "models")))
+PRCRS_DEVICE = env_str("PRCRS_DEVICE", "auto")  # auto | cpu | cuda
+PRCRS_TORCH_THREADS = env_int("PRCRS_TORCH_THREADS", 1)
+# How often a process looks at the database's serving stamp for newly activated models.
+PRCRS_STAMP_CHECK_SECONDS = env_float("PRCRS_STAMP_CHECK_SECONDS", 0.25)
+# Share of a panel that may be filled from the model's training medians (spec section 2).
+PRCRS_MAX_IMPUTED_FRACTION = env_float("PRCRS_MAX_IMPUTED_FRACTION", 0.2)
+PRCRS_MIN_VALUES = env_int("PRCRS_MIN_VALUES", 5)
+PRCRS_REGISTER_BUNDLED_MODELS = env_bool("PRCRS_REGISTER_BUNDLED_MODELS", True)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+}
+# A thread per worker follows the serving stamp and loads new versions off the request path.
+PRCRS_BACKGROUND_REFRESH = env_bool("PRCRS_BACKGROUND_REFRESH", True)

@@ -1,0 +1,84 @@
+"""Reading calibration baselines: the spec's CSV or the original PrCRS three-column workbook."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+from django.utils.translation import gettext_lazy as _
+
+MIN_BASELINE_ROWS = 20
+
+
+class BaselineError(ValueError):
+    """A baseline that cannot serve; the message says why, in the active language."""
+
+
+def parse_baseline_csv(text: str) -> list[tuple[float, int]]:
+    """CSV with header ``probability,severe`` (optionally ``grade``) -> [(probability, severe)]."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip().lower() for h in next(reader, [])]
+    if "probability" not in header or "severe" not in header:
+        raise BaselineError(_("The baseline CSV needs a header row with the columns "
+                              "'probability' and 'severe'."))
+    p_col, y_col = header.index("probability"), header.index("severe")
+    rows = []
+    for line_no, row in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        try:
+            rows.append((row[p_col], row[y_col]))
+        except IndexError:
+            raise BaselineError(_("Baseline line %(line)d has too few columns.")
+                                % {"line": line_no}) from None
+    return _checked(rows, first_line=2)
+
+
+def parse_baseline_workbook(data: bytes) -> list[tuple[float, int]]:
+    """The original PrCRS workbook: no header; columns probability, predicted label, true label."""
+    from openpyxl import load_workbook
+
+    try:
+        sheet = load_workbook(io.BytesIO(data), read_only=True, data_only=True).worksheets[0]
+    except Exception:  # openpyxl raises many types for a file that is not a workbook
+        raise BaselineError(_("The baseline file is neither a CSV nor an Excel workbook.")) from None
+    rows = [(r[0], r[2]) for r in sheet.iter_rows(values_only=True)
+            if r and len(r) >= 3 and not all(c is None for c in r[:3])]
+    return _checked(rows, first_line=1)
+
+
+def parse_baseline_file(name: str, data: bytes) -> list[tuple[float, int]]:
+    """Dispatch on content: a zip (xlsx) is a workbook, anything else must be CSV text."""
+    if data[:2] == b"PK":
+        return parse_baseline_workbook(data)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BaselineError(_("The baseline file is neither a CSV nor an Excel workbook.")) from None
+    return parse_baseline_csv(text)
+
+
+def _checked(rows, first_line: int) -> list[tuple[float, int]]:
+    parsed = []
+    for offset, (p_raw, y_raw) in enumerate(rows):
+        line = first_line + offset
+        try:
+            p, y = float(p_raw), float(y_raw)
+        except (TypeError, ValueError):
+            raise BaselineError(_("Baseline line %(line)d holds text where a number belongs.")
+                                % {"line": line}) from None
+        if not (math.isfinite(p) and 0.0 <= p <= 1.0):
+            raise BaselineError(_("Baseline line %(line)d: probability %(value)s is not "
+                                  "between 0 and 1.") % {"line": line, "value": p_raw})
+        if y not in (0.0, 1.0):
+            raise BaselineError(_("Baseline line %(line)d: the label must be 0 or 1, not "
+                                  "%(value)s.") % {"line": line, "value": y_raw})
+        parsed.append((p, int(y)))
+    if len(parsed) < MIN_BASELINE_ROWS:
+        raise BaselineError(_("The baseline has %(count)d rows; at least %(minimum)d are needed.")
+                            % {"count": len(parsed), "minimum": MIN_BASELINE_ROWS})
+    if len({y for _, y in parsed}) < 2:
+        raise BaselineError(_("The baseline must contain both severe (1) and non-severe (0) "
+                              "patient-days."))
+    return parsed

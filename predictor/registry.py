@@ -1,0 +1,189 @@
+"""The models that serve, per process: loaded once, swapped whole when the serving stamp moves.
+
+A request takes one ``Snapshot`` and uses it to the end, so it never mixes one version's module
+with another version's baseline, and a swap never disturbs a request already running. A process
+notices an activation by comparing the database's serving stamp with the one it loaded: a
+background thread does this (and any loading) off the request path; where no thread runs, the
+request path checks the stamp at most every ``PRCRS_STAMP_CHECK_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+import torch
+from django.conf import settings
+from django.db import close_old_connections
+
+from predictor.calibration import CalibrationTable, WindowSettings
+from predictor.catalogue import combination_factor_keys
+from predictor.model_store import materialise
+
+log = logging.getLogger(__name__)
+
+Slot = tuple[int, str]  # (horizon, combination code)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """One slot's module and its own baseline, always from the same version."""
+
+    horizon: int
+    combination: str
+    version_id: int
+    version_label: str
+    module: torch.jit.ScriptModule
+    calibration: CalibrationTable
+    medians: dict[str, float] | None
+    device: torch.device
+
+    def raw_probability(self, vector) -> float:
+        x = torch.tensor([vector], dtype=torch.float32, device=self.device)
+        with torch.inference_mode():
+            logits = self.module(x)
+            return float(torch.softmax(logits, dim=1)[0, 1])
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    stamp: int
+    models: dict[Slot, ServingModel] = field(default_factory=dict)
+    failures: dict[Slot, str] = field(default_factory=dict)  # slots whose active file won't load
+
+    def get(self, horizon: int, combination: str) -> ServingModel | None:
+        return self.models.get((horizon, combination))
+
+
+def load_serving_model(row: dict, device: torch.device) -> ServingModel:
+    """Load one active version (a row of ModelVersion values) and warm it up."""
+    from predictor.models import ModelVersion
+
+    path = materialise(row["file_name"], row["size"],
+                       lambda: ModelVersion.objects.values_list("content", flat=True)
+                       .get(pk=row["id"]))
+    module = torch.jit.load(str(path), map_location=device)
+    module.eval()
+    baseline = row["baseline"] or []
+    table = CalibrationTable([p for p, _ in baseline], [y for _, y in baseline],
+                             WindowSettings.from_dict(row["baseline_windows"]))
+    medians = (row["manifest"] or {}).get("medians")
+    model = ServingModel(row["horizon"], row["combination"], row["id"],
+                         f"h{row['horizon']}-{row['combination']}-v{row['version']}",
+                         module, table, medians, device)
+    # The TorchScript executor optimises on its first calls: pay for that here, not in a request.
+    width = len(combination_factor_keys(row["combination"]))
+    for _ in range(3):
+        model.raw_probability([1.0] * width)
+    return model
+
+
+class ModelRegistry:
+    def __init__(self) -> None:
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+        self._last_check = 0.0
+        self._watcher_pid: int | None = None
+        self._device: torch.device | None = None
+        # A lock held by another thread at fork time would stay held in the child forever.
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+
+    @property
+    def device(self) -> torch.device:
+        if self._device is None:
+            torch.set_num_threads(max(1, settings.PRCRS_TORCH_THREADS))
+            self._device = resolve_device(settings.PRCRS_DEVICE)
+        return self._device
+
+    def snapshot(self) -> Snapshot:
+        """The models to use for one request."""
+        if self._snapshot is None:
+            self.refresh()
+        if self._watcher_pid != os.getpid():
+            self._start_watcher_once()
+        if self._watcher_pid != os.getpid():  # no watcher here: check the stamp ourselves
+            if time.monotonic() - self._last_check >= settings.PRCRS_STAMP_CHECK_SECONDS:
+                self.refresh()
+        assert self._snapshot is not None
+        return self._snapshot
+
+    def refresh(self, *, force: bool = False) -> Snapshot:
+        """Reload what changed since the loaded stamp. Only one thread loads at a time; others
+        keep serving the snapshot they have."""
+        from predictor.versions import current_stamp
+
+        blocking = self._snapshot is None or force
+        if not self._lock.acquire(blocking=blocking):
+            return self._snapshot  # type: ignore[return-value]
+        try:
+            self._last_check = time.monotonic()
+            stamp = current_stamp()
+            if not force and self._snapshot is not None and stamp == self._snapshot.stamp:
+                return self._snapshot
+            self._snapshot = self._build(stamp, self._snapshot)
+            return self._snapshot
+        finally:
+            self._lock.release()
+
+    def reset(self) -> None:
+        """Forget everything loaded (tests: the database was rolled back under us)."""
+        with self._lock:
+            self._snapshot = None
+
+    def _build(self, stamp: int, previous: Snapshot | None) -> Snapshot:
+        from predictor.models import ModelVersion
+
+        rows = ModelVersion.objects.filter(state=ModelVersion.State.ACTIVE).values(
+            "id", "horizon", "combination", "version", "file_name", "size", "baseline",
+            "baseline_windows", "manifest")
+        models: dict[Slot, ServingModel] = {}
+        failures: dict[Slot, str] = {}
+        for row in rows:
+            slot = (row["horizon"], row["combination"])
+            old = previous.models.get(slot) if previous else None
+            if old is not None and (old.version_id, old.version_label) == (
+                    row["id"], f"h{slot[0]}-{slot[1]}-v{row['version']}"):
+                models[slot] = old
+                continue
+            try:
+                models[slot] = load_serving_model(row, self.device)
+                log.info("loaded model %s", models[slot].version_label)
+            except Exception as exc:  # any broken file: keep serving what we had
+                failures[slot] = f"{type(exc).__name__}: {exc}"
+                log.error("model for slot %s failed to load, keeping %s: %s", slot,
+                          old.version_label if old else "nothing", failures[slot])
+                if old is not None:
+                    models[slot] = old
+        return Snapshot(stamp, models, failures)
+
+    def _start_watcher_once(self) -> None:
+        """One background thread per process (after any fork) that follows the stamp."""
+        if not settings.PRCRS_BACKGROUND_REFRESH or self._watcher_pid == os.getpid():
+            return
+        self._watcher_pid = os.getpid()
+        threading.Thread(target=self._watch, name="prcrs-model-watcher", daemon=True).start()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(settings.PRCRS_STAMP_CHECK_SECONDS)
+            try:
+                self.refresh()
+            except Exception:  # the database may be away for a while; keep the loaded models
+                log.exception("could not check the serving stamp")
+            finally:
+                close_old_connections()
+
+
+REGISTRY = ModelRegistry()

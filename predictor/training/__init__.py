@@ -1,0 +1,15 @@
+"""Training side of PrCRS web: data loading, the PrCRS network, cross-validated evaluation,
+reference models and the export of the 18 default TorchScript model files.
+
+Modules:
+- ``data``: reading the CAR-T and COVID-19 sheets into catalogue keys and units, k-day-ahead labels.
+- ``folds``: patient-level (and, for comparison only, row-level) cross-validation splits.
+- ``network``: the PrCRS network (factor-sequence U-Net around Squeezeformer-style blocks).
+- ``recipe``: the training recipe (hyper-parameters) in one place.
+- ``fit``: training loops (pre-training on COVID-19, fine-tuning, training from scratch).
+- ``baselines``: logistic regression, LightGBM, and the no-lab reference models.
+- ``calibration``: the spec section 5 baseline conversion (raw -> actual probability), vectorised.
+- ``evaluate``: metrics and the patient-level / row-level cross-validation drivers.
+- ``export``: TorchScript wrapping, manifest, baseline.csv, save and round-trip check.
+- ``pipeline``: evaluate and ship all slots (used by the management command and the bench).
+"""
