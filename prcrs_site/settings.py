@@ -119,3 +119,5 @@ LOGGING = {
 }
 # A thread per worker follows the serving stamp and loads new versions off the request path.
 PRCRS_BACKGROUND_REFRESH = env_bool("PRCRS_BACKGROUND_REFRESH", True)
+# The admin lives under a configurable path (e.g. an unguessable one in production).
+PRCRS_ADMIN_URL = env_str("PRCRS_ADMIN_URL", "admin/").strip("/") + "/"

@@ -1,8 +1,15 @@
+"""URL layout: language-prefixed pages (/zh-hans/…, /en/…), unprefixed API and health checks."""
+
+from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-urlpatterns = i18n_patterns(
-    path("admin/", admin.site.urls),
+urlpatterns = [
+    path("api/v1/", include("predictor.api_urls")),
+]
+urlpatterns += i18n_patterns(
+    path(settings.PRCRS_ADMIN_URL, admin.site.urls),
+    path("", include("predictor.urls")),
     prefix_default_language=True,
 )

@@ -1,0 +1,3 @@
+"""JSON API under /api/v1/ (no language prefix)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Language-prefixed pages (owned by the web UI)."""
+
+urlpatterns: list = []
