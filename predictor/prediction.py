@@ -56,9 +56,13 @@ def parse_horizons(value: object) -> list[int]:
     """``1``/``"2"``/``"all"`` -> list of horizons; ValueError for anything else."""
     if value == "all":
         return list(HORIZONS)
-    if isinstance(value, bool):
+    # A missing horizon (None), a list or 1.5 must be refused, not crash or be truncated to 1.
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
         raise ValueError(value)
-    horizon = int(value)  # type: ignore[arg-type]
+    try:
+        horizon = int(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise ValueError(value) from None
     if horizon not in HORIZONS:
         raise ValueError(value)
     return [horizon]
