@@ -16,6 +16,7 @@ values in catalogue units and order. Everything here is TorchScript-scriptable.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -28,12 +29,14 @@ CLAMP_Z = 6.0
 def robust_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw medians, and median / IQR of log1p(raw) per column (IQR floored so it is never 0)."""
     x = np.asarray(x, dtype=np.float64)
-    raw_median = np.nanmedian(x, axis=0)
-    logx = np.log1p(np.clip(x, 0.0, None))
-    med = np.nanmedian(logx, axis=0)
-    q75, q25 = np.nanpercentile(logx, 75, axis=0), np.nanpercentile(logx, 25, axis=0)
-    iqr = q75 - q25
-    spread = np.nanstd(logx, axis=0) * 1.349
+    with warnings.catch_warnings():  # columns absent from a cohort are all-NaN: stats become NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        raw_median = np.nanmedian(x, axis=0)
+        logx = np.log1p(np.clip(x, 0.0, None))
+        med = np.nanmedian(logx, axis=0)
+        q75, q25 = np.nanpercentile(logx, 75, axis=0), np.nanpercentile(logx, 25, axis=0)
+        iqr = np.nan_to_num(q75 - q25, nan=0.0)
+        spread = np.nan_to_num(np.nanstd(logx, axis=0) * 1.349, nan=0.0)
     iqr = np.where(iqr > 1e-6, iqr, np.where(spread > 1e-6, spread, 1.0))
     iqr = np.maximum(iqr, 1e-3)
     return raw_median, med, iqr

@@ -1,0 +1,152 @@
+"""Reference models on the same folds: logistic regression (log1p + standardised), LightGBM, and
+the no-lab references (today's CRS grade alone; today's grade + day since infusion).
+
+The logistic regression can also be written as a TorchScript module (``LogisticModule``), so it
+can ship on its own or inside an ensemble with the network.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from torch import nn
+
+from predictor.training.recipe import Recipe
+
+CLIP_Z = 6.0
+
+
+@dataclass
+class LogTransform:
+    """log1p(max(x, 0)), standardised with the training mean/std, clipped to +-6."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> "LogTransform":
+        logx = np.log1p(np.clip(x, 0, None))
+        std = logx.std(axis=0)
+        return cls(logx.mean(axis=0), np.where(std > 1e-9, std, 1.0))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.clip((np.log1p(np.clip(x, 0, None)) - self.mean) / self.std, -CLIP_Z, CLIP_Z)
+
+
+@dataclass
+class LogisticModel:
+    transform: LogTransform
+    clf: LogisticRegression
+    C: float
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.clf.predict_proba(self.transform(x))[:, 1]
+
+
+def _fit_lr(x, y, C, seed) -> LogisticModel:
+    t = LogTransform.fit(x)
+    clf = LogisticRegression(C=C, max_iter=2000, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(t(x), y)
+    return LogisticModel(t, clf, C)
+
+
+def fit_logistic(x_tr, y_tr, x_val, y_val, recipe: Recipe, seed: int, refit_x=None, refit_y=None):
+    """Choose C on inner validation (log-loss), then refit on (refit_x, refit_y) if given.
+    Returns (model used for reporting, inner-validation model's val predictions, C)."""
+    best = None
+    for C in recipe.lr_grid:
+        m = _fit_lr(x_tr, y_tr, C, seed)
+        p = m.predict_proba(x_val)
+        loss = log_loss(y_val, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1])
+        if best is None or loss < best[0] - 1e-12:
+            best = (loss, C, m, p)
+    _, C, m, p_val = best
+    if refit_x is not None:
+        m = _fit_lr(refit_x, refit_y, C, seed)
+    return m, p_val, C
+
+
+@dataclass
+class LGBMModel:
+    booster: lgb.Booster
+    rounds: int
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.booster.predict(np.asarray(x, dtype=np.float64), num_iteration=self.rounds)
+
+
+def _lgb_params(recipe: Recipe, seed: int) -> dict:
+    params = dict(recipe.lgbm_params)
+    params["seed"] = seed
+    params["num_threads"] = params.pop("n_jobs", 1)
+    return params
+
+
+def fit_lgbm(x_tr, y_tr, x_val, y_val, recipe: Recipe, seed: int, refit_x=None, refit_y=None):
+    """Rounds by early stopping on inner validation, then refit with those rounds if asked."""
+    params = _lgb_params(recipe, seed)
+    dtr = lgb.Dataset(x_tr, label=y_tr, free_raw_data=False)
+    dval = lgb.Dataset(x_val, label=y_val, reference=dtr, free_raw_data=False)
+    booster = lgb.train(params, dtr, num_boost_round=recipe.lgbm_max_rounds, valid_sets=[dval],
+                        callbacks=[lgb.early_stopping(20, verbose=False)])
+    rounds = max(1, booster.best_iteration or recipe.lgbm_max_rounds)
+    p_val = booster.predict(x_val, num_iteration=rounds)
+    model = LGBMModel(booster, rounds)
+    if refit_x is not None:
+        model = fit_lgbm_fixed(refit_x, refit_y, recipe, seed, rounds)
+    return model, p_val, rounds
+
+
+def fit_lgbm_fixed(x, y, recipe: Recipe, seed: int, rounds: int) -> LGBMModel:
+    booster = lgb.train(_lgb_params(recipe, seed), lgb.Dataset(x, label=y), num_boost_round=rounds)
+    return LGBMModel(booster, rounds)
+
+
+# --- no-lab references -------------------------------------------------------------------------
+
+def grade_features(grade: np.ndarray, day: np.ndarray | None = None) -> np.ndarray:
+    """One-hot of today's CRS grade (0..4), optionally with day since infusion and its square."""
+    g = np.clip(np.asarray(grade, dtype=int), 0, 4)
+    onehot = np.eye(5)[g]
+    if day is None:
+        return onehot
+    d = np.asarray(day, dtype=float)[:, None]
+    return np.hstack([onehot, d / 10.0, (d / 10.0) ** 2])
+
+
+def fit_reference(features_tr: np.ndarray, y_tr: np.ndarray, seed: int) -> LogisticRegression:
+    clf = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
+    clf.fit(features_tr, y_tr)
+    return clf
+
+
+# --- TorchScript versions ----------------------------------------------------------------------
+
+class LogisticModule(nn.Module):
+    """The logistic regression as TorchScript: raw [B, n] -> logits [B, 2]."""
+
+    def __init__(self, model: LogisticModel):
+        super().__init__()
+        t = model.transform
+        self.register_buffer("mean", torch.as_tensor(t.mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(t.std, dtype=torch.float32))
+        self.register_buffer("coef", torch.as_tensor(model.clf.coef_[0], dtype=torch.float32))
+        self.register_buffer("intercept",
+                             torch.as_tensor(float(model.clf.intercept_[0]), dtype=torch.float32))
+        self.clip = CLIP_Z
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.where(torch.isnan(x), torch.expm1(self.mean).unsqueeze(0).expand_as(x), x)
+        z = (torch.log1p(torch.clamp(x, min=0.0)) - self.mean) / self.std
+        z = torch.clamp(z, -self.clip, self.clip)
+        s = z @ self.coef + self.intercept
+        # logits (0, s): softmax index 1 = sigmoid(s), the model's probability
+        return torch.stack([torch.zeros_like(s), s], dim=1)

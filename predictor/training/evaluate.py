@@ -1,0 +1,224 @@
+"""Metrics and the cross-validation drivers.
+
+Patient-level protocol, per (horizon, combination) slot: 5 outer folds of patients (stratified by
+ever-severe); inside each outer training set, 20 % of the patients (stratified) are inner
+validation, used for early stopping (network), C (logistic regression) and rounds (LightGBM),
+and for choosing among model families (nested selection). The outer-fold patients are scored
+once, by models that never saw them (out-of-fold, OOF).
+
+For the figures of fold f, the calibration baseline (spec section 5) and the
+sensitivity/specificity threshold (Youden's J on raw probability) are built from the OOF
+predictions of the OTHER folds only; AUROC/AUPRC use the raw probability, Brier and ECE the
+actual probability after the baseline conversion (``brier_raw`` is given too). Metrics are pooled
+over the five folds' OOF predictions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from predictor.training import baselines as bl
+from predictor.training.calibration import Baseline
+from predictor.training.data import HorizonRows
+from predictor.training.fit import predict_proba, train_network
+from predictor.training.folds import inner_validation, row_folds, row_inner_validation
+from predictor.training.recipe import Recipe
+
+NETWORK_FAMILIES = ("net_pre", "net")
+FAMILIES = ("net_pre", "net", "ens_pre", "ens", "lr", "lgbm")
+REFERENCES = ("grade", "grade_day")
+SHIPPABLE = ("net_pre", "net", "ens_pre", "ens", "lr")  # families that export to TorchScript
+FAMILY_NAMES = {
+    "net_pre": "PrCRS net, COVID-19 pre-trained + fine-tuned",
+    "net": "PrCRS net, no pre-training",
+    "ens_pre": "Ensemble: pre-trained PrCRS net + logistic regression (0.5/0.5)",
+    "ens": "Ensemble: PrCRS net (no pre-training) + logistic regression (0.5/0.5)",
+    "lr": "Logistic regression (log1p + standardised)",
+    "lgbm": "LightGBM",
+    "grade": "No lab: today's CRS grade (logistic regression)",
+    "grade_day": "No lab: today's CRS grade + day since infusion (logistic regression)",
+    "selected": "Nested selection (family chosen on inner validation per fold)",
+}
+
+
+def safe_auroc(y, p) -> float:
+    return float(roc_auc_score(y, p)) if 0 < np.sum(y) < len(y) else float("nan")
+
+
+def safe_auprc(y, p) -> float:
+    return float(average_precision_score(y, p)) if np.sum(y) > 0 else float("nan")
+
+
+def ece(y, p, bins: int = 10) -> float:
+    """Expected calibration error, equal-width bins on [0, 1]."""
+    y, p = np.asarray(y, float), np.asarray(p, float)
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            total += m.sum() * abs(p[m].mean() - y[m].mean())
+    return float(total / max(len(y), 1))
+
+
+def youden_threshold(y, p) -> float:
+    """Raw-probability threshold maximising sensitivity + specificity - 1 (ties: higher)."""
+    y, p = np.asarray(y), np.asarray(p)
+    if y.sum() == 0 or y.sum() == len(y):
+        return 0.5
+    best_t, best_j = 0.5, -np.inf
+    for t in np.unique(p):
+        pred = p >= t
+        j = pred[y == 1].mean() + (~pred[y == 0]).mean() - 1
+        if j >= best_j:
+            best_t, best_j = float(t), j
+    return best_t
+
+
+def binary_metrics(y, raw, actual=None, threshold=None) -> dict:
+    y, raw = np.asarray(y), np.asarray(raw, float)
+    out = {"auroc": safe_auroc(y, raw), "auprc": safe_auprc(y, raw),
+           "brier_raw": float(np.mean((raw - y) ** 2)), "n": int(len(y)), "severe": int(y.sum())}
+    if actual is not None:
+        out["brier"] = float(np.mean((actual - y) ** 2))
+        out["ece"] = ece(y, actual)
+    if threshold is not None:
+        pred = raw >= threshold
+        out["threshold"] = float(threshold)
+        out["sensitivity"] = float(pred[y == 1].mean()) if y.sum() else float("nan")
+        out["specificity"] = float((~pred[y == 0]).mean()) if (y == 0).any() else float("nan")
+    return out
+
+
+def calibrated_oof(y: np.ndarray, raw: np.ndarray, fold: np.ndarray):
+    """Per outer fold: baseline + threshold from the other folds' OOF -> actual probs, thresholds."""
+    actual = np.zeros_like(raw)
+    thresholds = np.zeros_like(raw)
+    for f in np.unique(fold):
+        test, train = fold == f, fold != f
+        actual[test] = Baseline(raw[train], y[train]).actual(raw[test])
+        thresholds[test] = youden_threshold(y[train], raw[train])
+    return actual, thresholds
+
+
+def patient_metrics(y, raw, fold, subset=None) -> dict:
+    """The patient-level figures of one family (optionally on a subset of rows, e.g. new onset;
+    baselines and thresholds always come from all rows of the other folds)."""
+    actual, thresholds = calibrated_oof(y, raw, fold)
+    m = np.ones(len(y), bool) if subset is None else subset
+    out = binary_metrics(y[m], raw[m], actual[m])
+    pred = raw[m] >= thresholds[m]
+    ym = y[m]
+    out["threshold"] = float(np.median(thresholds[m])) if m.any() else float("nan")
+    out["sensitivity"] = float(pred[ym == 1].mean()) if ym.sum() else float("nan")
+    out["specificity"] = float((~pred[ym == 0]).mean()) if (ym == 0).any() else float("nan")
+    return out
+
+
+def _mix(p_net, p_lr, w):
+    return w * p_net + (1 - w) * p_lr
+
+
+def evaluate_slot(rows: HorizonRows, code: str, fold_of: dict[int, int], ever_of: dict[int, bool],
+                  recipe: Recipe, seed: int, pretrained: dict | None, *, device: str = "cpu",
+                  row_protocol: bool = True) -> dict:
+    """Run the patient-level CV (all families + no-lab references) and, optionally, the row-level
+    protocol for one slot. Returns OOF predictions and the choices made on inner validation."""
+    x = rows.columns(code)
+    y = rows.y
+    fold = np.array([fold_of[int(p)] for p in rows.patient])
+    k = recipe.outer_folds
+    oof = {f: np.full(len(y), np.nan) for f in FAMILIES + REFERENCES}
+    val_auroc = {f: [] for f in FAMILIES}
+    chosen = {"net_pre_epochs": [], "net_epochs": [], "lr_C": [], "lgbm_rounds": [],
+              "selected": []}
+    selected_oof = np.full(len(y), np.nan)
+    for f in range(k):
+        fseed = seed + 17 * f
+        test = fold == f
+        train_ids = np.unique(rows.patient[~test])
+        ever = np.array([ever_of[int(p)] for p in train_ids])
+        val_ids = inner_validation(train_ids, ever, recipe.inner_val_fraction, fseed)
+        is_val = np.isin(rows.patient, list(val_ids)) & ~test
+        is_tr = ~test & ~is_val
+        xtr, ytr, xv, yv, xte = x[is_tr], y[is_tr], x[is_val], y[is_val], x[test]
+        val_pred, test_pred = {}, {}
+        for fam, state in (("net_pre", pretrained), ("net", None)):
+            if fam == "net_pre" and state is None:
+                continue
+            res = train_network(xtr, ytr, xv, yv, recipe, fseed, pretrained=state, device=device)
+            chosen[f"{fam}_epochs"].append(res.best_epoch)
+            val_pred[fam] = predict_proba(res.model, xv, device)
+            test_pred[fam] = predict_proba(res.model, xte, device)
+        lr_model, val_pred["lr"], C = bl.fit_logistic(xtr, ytr, xv, yv, recipe, fseed,
+                                                       x[~test], y[~test])
+        chosen["lr_C"].append(C)
+        test_pred["lr"] = lr_model.predict_proba(xte)
+        lgb_model, val_pred["lgbm"], rounds = bl.fit_lgbm(xtr, ytr, xv, yv, recipe, fseed,
+                                                          x[~test], y[~test])
+        chosen["lgbm_rounds"].append(rounds)
+        test_pred["lgbm"] = lgb_model.predict_proba(xte)
+        # the ensembles' LR part: the inner-train LR for validation, the refit LR for test
+        lr_inner = bl._fit_lr(xtr, ytr, C, fseed)
+        for ens, net in (("ens_pre", "net_pre"), ("ens", "net")):
+            if net in test_pred:
+                val_pred[ens] = _mix(val_pred[net], lr_inner.predict_proba(xv),
+                                     recipe.ensemble_net_weight)
+                test_pred[ens] = _mix(test_pred[net], test_pred["lr"], recipe.ensemble_net_weight)
+        for fam, p in test_pred.items():
+            oof[fam][test] = p
+            val_auroc[fam].append(safe_auroc(yv, val_pred[fam]))
+        # nested selection: the family with the best inner-validation AUROC in this fold
+        best = max((fam for fam in val_pred if fam in SHIPPABLE), key=lambda fam: np.nan_to_num(val_auroc[fam][-1], nan=-1.0))
+        chosen["selected"].append(best)
+        selected_oof[test] = test_pred[best]
+        # no-lab references (trained on all outer-training rows)
+        for ref, feats in (("grade", bl.grade_features(rows.grade_today)),
+                           ("grade_day", bl.grade_features(rows.grade_today, rows.day))):
+            clf = bl.fit_reference(feats[~test], y[~test], fseed)
+            oof[ref][test] = clf.predict_proba(feats[test])[:, 1]
+    oof = {fam: p for fam, p in oof.items() if not np.isnan(p).all()}
+    oof["selected"] = selected_oof
+    result = {"oof": oof, "fold": fold, "val_auroc": val_auroc, "chosen": chosen}
+    if row_protocol:
+        result["row"] = _row_protocol(x, y, recipe, seed, pretrained, device)
+    return result
+
+
+def _row_protocol(x, y, recipe: Recipe, seed: int, pretrained, device) -> dict:
+    """The paper's protocol: random patient-day folds (a patient's days on both sides)."""
+    fold = row_folds(y, recipe.outer_folds, seed)
+    oof = {f: np.full(len(y), np.nan) for f in ("net_pre", "net", "lr", "lgbm")}
+    for f in range(recipe.outer_folds):
+        fseed = seed + 17 * f + 5
+        test = fold == f
+        idx_train = np.flatnonzero(~test)
+        val_mask = row_inner_validation(y[idx_train], recipe.inner_val_fraction, fseed)
+        tr, va = idx_train[~val_mask], idx_train[val_mask]
+        for fam, state in (("net_pre", pretrained), ("net", None)):
+            if fam == "net_pre" and state is None:
+                continue
+            res = train_network(x[tr], y[tr], x[va], y[va], recipe, fseed, pretrained=state,
+                                device=device)
+            oof[fam][test] = predict_proba(res.model, x[test], device)
+        m, _, _ = bl.fit_logistic(x[tr], y[tr], x[va], y[va], recipe, fseed, x[idx_train],
+                                  y[idx_train])
+        oof["lr"][test] = m.predict_proba(x[test])
+        g, _, _ = bl.fit_lgbm(x[tr], y[tr], x[va], y[va], recipe, fseed, x[idx_train],
+                              y[idx_train])
+        oof["lgbm"][test] = g.predict_proba(x[test])
+    return {fam: binary_metrics(y, p) for fam, p in oof.items() if not np.isnan(p).all()}
+
+
+def summarise_slot(rows: HorizonRows, result: dict) -> dict:
+    """Patient-level metrics for every family, on all rows and on the new-onset subset."""
+    y, fold = rows.y, result["fold"]
+    new_onset = rows.grade_today < 3
+    out = {"all": {}, "new_onset": {}}
+    for fam, raw in result["oof"].items():
+        out["all"][fam] = patient_metrics(y, raw, fold)
+        out["new_onset"][fam] = patient_metrics(y, raw, fold, subset=new_onset)
+    if "row" in result:
+        out["row_level"] = result["row"]
+    return out

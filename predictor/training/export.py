@@ -1,0 +1,133 @@
+"""Writing a slot's model file (spec section 4) and checking it.
+
+``torch.jit.save(scripted, path, _extra_files={"manifest.json": ..., "baseline.csv": ...})``;
+``forward(x)`` takes float32 [B, n] raw values (catalogue units and order, the combination's
+factors only) and returns [B, 2] logits; softmax index 1 is the raw probability of severe CRS.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from predictor.catalogue import combination_factor_keys, slot_name
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+BASELINE_NAME = "baseline.csv"
+
+
+class EnsembleModule(nn.Module):
+    """w * P(net) + (1 - w) * P(logistic regression), returned as logits (log(1-p), log(p))."""
+
+    def __init__(self, net: nn.Module, linear: nn.Module, net_weight: float):
+        super().__init__()
+        self.net = net
+        self.linear = linear
+        self.net_weight = net_weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.net_weight * torch.softmax(self.net(x), dim=1)[:, 1] \
+            + (1.0 - self.net_weight) * torch.softmax(self.linear(x), dim=1)[:, 1]
+        p = torch.clamp(p, 1e-7, 1.0 - 1e-7)
+        return torch.stack([torch.log1p(-p), torch.log(p)], dim=1)
+
+
+def code_version(repo: Path | None = None) -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True,
+                              cwd=repo or Path(__file__).resolve().parents[2]).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def build_manifest(horizon: int, combination: str, medians: np.ndarray, training_data: dict,
+                   model_type: str, metrics: dict, seed: int, **extra) -> dict:
+    keys = list(combination_factor_keys(combination))
+    if len(medians) != len(keys):
+        raise ValueError("one median per factor of the combination is needed")
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "horizon": int(horizon),
+        "combination": combination,
+        "factor_keys": keys,
+        "medians": {k: float(v) for k, v in zip(keys, medians)},
+        "training_data": training_data,
+        "model_type": model_type,
+        "metrics": metrics,
+        "seed": int(seed),
+        "code_version": code_version(),
+        "created_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+    }
+    manifest.update(extra)
+    return manifest
+
+
+def _json_clean(obj):
+    if isinstance(obj, dict):
+        return {str(k): _json_clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_clean(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return None if not np.isfinite(v) else round(v, 6)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def save_model(module: nn.Module, path: Path, manifest: dict, baseline_csv_text: str,
+               check_seed: int = 0) -> torch.jit.ScriptModule:
+    """Script, save with the extra files, reload and check the reloaded output to 1e-5."""
+    module = module.eval()
+    scripted = torch.jit.script(module)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    extra = {MANIFEST_NAME: json.dumps(_json_clean(manifest), ensure_ascii=False, indent=1),
+             BASELINE_NAME: baseline_csv_text}
+    torch.jit.save(scripted, str(path), _extra_files=extra)
+    check_round_trip(module, path, len(manifest["factor_keys"]), manifest.get("medians"),
+                     seed=check_seed)
+    return scripted
+
+
+def random_raw_inputs(n: int, medians=None, batch: int = 64, seed: int = 0) -> torch.Tensor:
+    """Random raw inputs around the training medians (log-normal spread), float32 [batch, n]."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.ones(n) if medians is None else torch.tensor(
+        [max(float(v), 1e-3) for v in (medians.values() if isinstance(medians, dict) else medians)])
+    return (base * torch.exp(torch.randn(batch, n, generator=g))).float()
+
+
+def check_round_trip(module: nn.Module, path: Path, n: int, medians=None, seed: int = 0,
+                     atol: float = 1e-5) -> float:
+    """The loaded file gives the in-memory module's output (to ``atol``) on random raw inputs."""
+    loaded = torch.jit.load(str(path), map_location="cpu")
+    loaded.eval()
+    x = random_raw_inputs(n, medians, seed=seed)
+    with torch.no_grad():
+        a = module.eval()(x)
+        b = loaded(x)
+    if tuple(b.shape) != (x.shape[0], 2) or b.dtype != torch.float32:
+        raise AssertionError(f"{path}: output shape {tuple(b.shape)} / {b.dtype}, expected [B, 2]")
+    diff = float((a - b).abs().max())
+    if not np.isfinite(diff) or diff > atol:
+        raise AssertionError(f"{path}: reloaded output differs by {diff} (> {atol})")
+    return diff
+
+
+def read_extra_files(path: Path) -> dict[str, str]:
+    extra = {MANIFEST_NAME: "", BASELINE_NAME: ""}
+    torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    return extra
+
+
+def model_path(out_dir: Path, horizon: int, combination: str) -> Path:
+    return Path(out_dir) / f"{slot_name(horizon, combination)}.pt"

@@ -1,0 +1,230 @@
+"""Evaluate and ship all slots: pre-train (COVID-19), patient-level CV (+ row-level protocol),
+choose the shipped family per slot, train it on all development patients, export.
+
+Slots run in worker processes (``workers``, default 2, one torch thread each); every slot's
+seed is derived from the base seed and the slot, so results do not depend on scheduling.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import statistics
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from predictor.catalogue import COMBINATION_CODES, HORIZONS, combination_factor_keys
+from predictor.training import baselines as bl
+from predictor.training.calibration import baseline_csv
+from predictor.training.data import (CartCohort, CovidCohort, covid_matrix, horizon_rows,
+                                     load_cart, load_covid)
+from predictor.training.evaluate import (FAMILY_NAMES, SHIPPABLE, evaluate_slot, summarise_slot,
+                                         youden_threshold)
+from predictor.training.export import EnsembleModule, build_manifest, model_path, save_model
+from predictor.training.fit import pretrain_covid, train_network
+from predictor.training.folds import patient_folds, patient_table
+from predictor.training.recipe import Recipe
+
+_STATE: dict = {}  # shared with forked workers
+
+
+@dataclass
+class Options:
+    horizons: tuple[int, ...] = HORIZONS
+    combinations: tuple[str, ...] = COMBINATION_CODES
+    seed: int = 20240101
+    device: str = "cpu"
+    workers: int = 2
+    row_protocol: bool = True
+    progress: bool = True
+
+
+def slot_seed(seed: int, horizon: int, code: str) -> int:
+    return seed + 1000 * horizon + 10 * COMBINATION_CODES.index(code)
+
+
+def _init_worker(threads: int = 1) -> None:
+    torch.set_num_threads(threads)
+
+
+def _pretrain_task(code: str):
+    covid: CovidCohort = _STATE["covid"]
+    opts: Options = _STATE["options"]
+    x, _ = covid_matrix(covid, code)
+    t = time.time()
+    state = pretrain_covid(x, covid.severity, _STATE["recipe"], opts.seed + 7, device=opts.device)
+    return code, state, time.time() - t
+
+
+def _evaluate_task(slot):
+    h, code = slot
+    rows = _STATE["rows"][h]
+    opts: Options = _STATE["options"]
+    t = time.time()
+    res = evaluate_slot(rows, code, _STATE["fold_of"], _STATE["ever_of"], _STATE["recipe"],
+                        slot_seed(opts.seed, h, code), _STATE["pretrained"].get(code),
+                        device=opts.device, row_protocol=opts.row_protocol)
+    res["seconds"] = time.time() - t
+    return slot, res
+
+
+def _map(fn, items, workers, desc, progress):
+    items = list(items)
+    if workers <= 1 or len(items) <= 1:
+        return [fn(i) for i in tqdm(items, desc=desc, disable=not progress)]
+    ctx = mp.get_context("fork")
+    with ctx.Pool(workers, initializer=_init_worker) as pool:
+        return list(tqdm(pool.imap_unordered(fn, items), total=len(items), desc=desc,
+                         disable=not progress))
+
+
+def choose_family(summary: dict) -> str:
+    """Best patient-level AUROC among exportable families (ties: lower Brier)."""
+    cands = [(fam, m) for fam, m in summary["all"].items() if fam in SHIPPABLE]
+    return max(cands, key=lambda fm: (np.nan_to_num(fm[1]["auroc"], nan=-1),
+                                      -np.nan_to_num(fm[1].get("brier", 1), nan=1)))[0]
+
+
+def _final_module(family: str, x, y, chosen: dict, recipe: Recipe, seed: int, pretrained,
+                  device: str):
+    """Train the shipped family on all development rows with the choices made in CV."""
+    info = {}
+    net = lin = None
+    if family in ("net_pre", "net", "ens_pre", "ens"):
+        net_family = "net_pre" if family in ("net_pre", "ens_pre") else "net"
+        epochs = int(round(statistics.median(chosen[f"{net_family}_epochs"])))
+        res = train_network(x, y, None, None, recipe, seed,
+                            pretrained=pretrained if net_family == "net_pre" else None,
+                            fixed_epochs=max(1, epochs), device=device)
+        net = res.model.cpu().eval()
+        info["epochs"] = epochs
+    if family in ("lr", "ens_pre", "ens"):
+        C = Counter(chosen["lr_C"]).most_common(1)[0][0]
+        lin = bl.LogisticModule(bl._fit_lr(x, y, C, seed)).eval()
+        info["lr_C"] = C
+    if family == "lr":
+        return lin, info
+    if lin is None:
+        return net, info
+    return EnsembleModule(net, lin, recipe.ensemble_net_weight).eval(), info
+
+
+def _training_description(rows, code, family, pretrained, n_covid) -> dict:
+    n_pat = len(np.unique(rows.patient))
+    pre_en = (f"; network pre-trained on COVID-19 (Mount Sinai, {n_covid} samples, 3-class maximum "
+              "severity) and fine-tuned with convolution and attention layers frozen"
+              if family in ("net_pre", "ens_pre") and pretrained else "; no pre-training")
+    pre_zh = (f"；网络先在 COVID-19 队列（Mount Sinai，{n_covid} 个样本，三分类最高严重程度）上预训练，"
+              "再冻结卷积层和注意力层进行微调" if family in ("net_pre", "ens_pre") and pretrained
+              else "；未预训练")
+    return {
+        "en": (f"CAR-T B-ALL development cohort (PrCRS public data, 162 of 202 patients; 40 held "
+               f"back): {n_pat} patients, {len(rows)} patient-days with a day d+{rows.horizon}, "
+               f"{int(rows.y.sum())} severe (grade >= 3 on day d+{rows.horizon}); "
+               f"{len(combination_factor_keys(code))} factors (panels {code}){pre_en}."),
+        "zh-hans": (f"CAR-T B-ALL 开发队列（PrCRS 公开数据，202 名患者中的 162 名，另 40 名留作独立评估）："
+                    f"{n_pat} 名患者，{len(rows)} 个有第 d+{rows.horizon} 天记录的患者日，其中 "
+                    f"{int(rows.y.sum())} 个在第 d+{rows.horizon} 天为重度 CRS（≥3 级）；"
+                    f"{len(combination_factor_keys(code))} 个指标（指标组 {code}）{pre_zh}。"),
+    }
+
+
+def _manifest_metrics(summary: dict, family: str, ship_threshold: float) -> dict:
+    keep = ("auroc", "auprc", "brier", "brier_raw", "ece", "sensitivity", "specificity",
+            "threshold", "n", "severe")
+    pick = lambda m: {k: m[k] for k in keep if k in m}  # noqa: E731
+    cv = pick(summary["all"][family])
+    cv["threshold_cv_median"] = cv.get("threshold")
+    cv["threshold"] = ship_threshold
+    metrics = {
+        "patient_cv": cv,
+        "patient_cv_new_onset": pick(summary["new_onset"][family]),
+        "patient_cv_nested_selection": pick(summary["all"]["selected"]),
+        "no_lab_reference_auroc": {r: summary["all"][r]["auroc"] for r in ("grade", "grade_day")
+                                   if r in summary["all"]},
+        "notes": ("5-fold CV grouped by patient, stratified by ever-severe; AUROC/AUPRC on the raw "
+                  "probability, Brier/ECE on the actual probability (baseline from the other "
+                  "folds' out-of-fold predictions); 'threshold' is the raw-probability cut-off for "
+                  "this file (Youden's J on all out-of-fold predictions), sensitivity/specificity "
+                  "use per-fold thresholds fixed on the training folds."),
+    }
+    if family in summary.get("row_level", {}):
+        metrics["row_level_cv"] = summary["row_level"][family]
+    return metrics
+
+
+def run(cart_source, covid_source, out_dir: Path | None, recipe: Recipe | None = None,
+        options: Options | None = None, log=print) -> dict:
+    """The whole pipeline. Returns the evaluation summary (metrics only, JSON-able)."""
+    recipe = recipe or Recipe()
+    opts = options or Options()
+    t0 = time.time()
+    torch.set_num_threads(1 if opts.workers > 1 else 2)
+    cart: CartCohort = cart_source if isinstance(cart_source, CartCohort) else load_cart(cart_source)
+    covid = None
+    if covid_source is not None:
+        covid = covid_source if isinstance(covid_source, CovidCohort) else load_covid(covid_source)
+    ids, ever = patient_table(cart.patient, cart.grade)
+    _STATE.update(
+        options=opts, recipe=recipe, covid=covid, pretrained={},
+        fold_of=patient_folds(cart, recipe.outer_folds, opts.seed),
+        ever_of={int(p): bool(e) for p, e in zip(ids, ever)},
+        rows={h: horizon_rows(cart, h) for h in opts.horizons})
+    timings = {}
+    if covid is not None:
+        t = time.time()
+        for code, state, _ in _map(_pretrain_task, opts.combinations, opts.workers,
+                                   "pre-train (COVID-19)", opts.progress):
+            _STATE["pretrained"][code] = state
+        timings["pretrain_s"] = time.time() - t
+    t = time.time()
+    slots = [(h, c) for h in opts.horizons for c in opts.combinations]
+    results = dict(_map(_evaluate_task, slots, opts.workers, "cross-validation", opts.progress))
+    timings["evaluation_s"] = time.time() - t
+    summary = {"slots": {}, "recipe": recipe.to_dict(), "seed": opts.seed,
+               "patients": int(len(ids)), "families": FAMILY_NAMES}
+    t = time.time()
+    for (h, code) in tqdm(slots, desc="train + export", disable=not opts.progress):
+        rows = _STATE["rows"][h]
+        res = results[(h, code)]
+        s = summarise_slot(rows, res)
+        family = choose_family(s)
+        s["shipped"] = family
+        s["chosen"] = {k: v for k, v in res["chosen"].items()}
+        s["seconds"] = res["seconds"]
+        summary["slots"][f"{h}_{code}"] = s
+        if out_dir is None:
+            continue
+        seed = slot_seed(opts.seed, h, code)
+        x = rows.columns(code)
+        module, info = _final_module(family, x, rows.y, res["chosen"], recipe, seed,
+                                     _STATE["pretrained"].get(code), opts.device)
+        raw_oof = res["oof"][family]
+        threshold = youden_threshold(rows.y, raw_oof)
+        manifest = build_manifest(
+            h, code, np.median(x, axis=0),
+            _training_description(rows, code, family, _STATE["pretrained"].get(code),
+                                  0 if covid is None else len(covid.values)),
+            f"{family}: {FAMILY_NAMES[family]}", _manifest_metrics(s, family, threshold), seed,
+            final_training=info, recipe=recipe.to_dict(),
+            baseline_source="out-of-fold predictions of the 5-fold patient-level CV")
+        save_model(module, model_path(out_dir, h, code), manifest,
+                   baseline_csv(raw_oof, rows.y, rows.grade_today), check_seed=seed)
+    timings["final_training_export_s"] = time.time() - t
+    timings["total_s"] = time.time() - t0
+    summary["timings"] = timings
+    if out_dir is not None:
+        Path(out_dir, "evaluation.json").write_text(json.dumps(_clean(summary), indent=1))
+    log(f"done in {timings['total_s']:.0f} s")
+    return summary
+
+
+def _clean(obj):
+    from predictor.training.export import _json_clean
+    return _json_clean(obj)
