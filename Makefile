@@ -7,7 +7,7 @@ PORT ?= 8000
 # apt-get needs root; use sudo where we are not root and it exists.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
-.PHONY: serve test setup system-packages messages static migrate
+.PHONY: serve test test-postgres setup system-packages messages static migrate
 
 setup: system-packages $(VENV)/.installed messages static
 
@@ -37,8 +37,13 @@ static: $(VENV)/.installed
 migrate: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput -v1
 
+# gunicorn as in production (gunicorn.conf.py; GUNICORN_* variables), Django's debug settings.
 serve: setup migrate
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	GUNICORN_BIND=$(HOST):$(PORT) $(VENV)/bin/gunicorn -c gunicorn.conf.py
 
 test: setup
 	$(PY) -m pytest
+
+# The whole suite again against a throwaway PostgreSQL server on loopback (installed if missing).
+test-postgres: setup
+	scripts/with_postgres.sh $(PY) -m pytest

@@ -39,6 +39,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Right after SecurityMiddleware: the CSP header goes on every response (static files too),
+    # and an oversize body is refused before anything reads it.
+    "prcrs_site.security.ContentSecurityPolicyMiddleware",
+    "prcrs_site.security.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -98,6 +102,42 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# whitenoise serves compressed files under content-hashed names (collectstatic writes them);
+# nothing comes from a CDN, which users in China often cannot reach.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# Production behind TLS: each switch is off by default so plain-HTTP development still works.
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+# Probes call the health checks over plain HTTP from inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):  # only behind a proxy that sets it
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# No inline script anywhere (pages and admin load scripts from files), so script-src is strict.
+PRCRS_CONTENT_SECURITY_POLICY = env_str(
+    "PRCRS_CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'")
+PRCRS_CSP_REPORT_ONLY = env_bool("PRCRS_CSP_REPORT_ONLY", False)
+
+# Request bodies: the JSON API takes a few hundred bytes, so 64 KiB is generous; elsewhere the
+# admin's model upload (up to PRCRS_MAX_UPLOAD_MB) sets the limit. Over it: 413 before reading.
+PRCRS_API_MAX_BODY_BYTES = env_int("PRCRS_API_MAX_BODY_BYTES", 64 * 1024)
+PRCRS_MAX_BODY_BYTES = env_int("PRCRS_MAX_BODY_BYTES", 60 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 
 # PrCRS: where model files live and how inference runs.
 PRCRS_BUNDLED_MODELS_DIR = Path(env_str("PRCRS_BUNDLED_MODELS_DIR", str(BASE_DIR / "models_store")))
@@ -111,10 +151,17 @@ PRCRS_MAX_IMPUTED_FRACTION = env_float("PRCRS_MAX_IMPUTED_FRACTION", 0.2)
 PRCRS_MIN_VALUES = env_int("PRCRS_MIN_VALUES", 5)
 PRCRS_REGISTER_BUNDLED_MODELS = env_bool("PRCRS_REGISTER_BUNDLED_MODELS", True)
 
+# One JSON object per line on stdout (DJANGO_LOG_FORMAT=text for plain lines while developing).
+LOG_FORMAT = env_str("DJANGO_LOG_FORMAT", "text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {"()": "prcrs_site.logging_json.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
+                             "formatter": "json" if LOG_FORMAT == "json" else "text"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
 }
 # A thread per worker follows the serving stamp and loads new versions off the request path.

@@ -16,3 +16,6 @@ PRCRS_REGISTER_BUNDLED_MODELS = False
 PRCRS_BACKGROUND_REFRESH = False
 PRCRS_STAMP_CHECK_SECONDS = 0.0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+# Tests render pages without running collectstatic first: plain storage needs no manifest.
+STORAGES = {**STORAGES, "staticfiles": {  # noqa: F405
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}

@@ -1,0 +1,93 @@
+"""gunicorn settings for PrCRS web, every value from an environment variable.
+
+Defaults suit a 2-core machine: 2 worker processes x 4 threads, each process running PyTorch on
+one thread (PRCRS_TORCH_THREADS=1), so inference never asks for more cores than there are. A
+prediction is ~1 ms of CPU; the threads cover request I/O, not parallel inference.
+
+Models load in each worker after the fork, never in the master: PyTorch's thread pools and
+gunicorn's preload do not mix, and a worker replaced after ``max_requests`` loads its own copy.
+``post_worker_init`` loads them before the worker accepts its first request.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from prcrs_site.env import env_bool, env_int, env_str  # noqa: E402
+
+# PyTorch reads these when it is imported in the worker; one thread per process by default.
+os.environ.setdefault("PRCRS_TORCH_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", os.environ["PRCRS_TORCH_THREADS"])
+os.environ.setdefault("MKL_NUM_THREADS", os.environ["PRCRS_TORCH_THREADS"])
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prcrs_site.settings")
+
+wsgi_app = "prcrs_site.wsgi:application"
+bind = env_str("GUNICORN_BIND", "127.0.0.1:8000").split(",")
+workers = env_int("GUNICORN_WORKERS", 2)
+threads = env_int("GUNICORN_THREADS", 4)
+worker_class = "gthread"
+# A request that takes longer than this is stuck: the worker is killed and replaced.
+timeout = env_int("GUNICORN_TIMEOUT", 30)
+# On SIGTERM (deploys, scale-in) running requests get this long to finish.
+graceful_timeout = env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = env_int("GUNICORN_KEEPALIVE", 5)
+# Recycle workers now and then (bounded memory growth); jitter keeps them from all restarting
+# at once, and a new worker loads its models before it takes requests.
+max_requests = env_int("GUNICORN_MAX_REQUESTS", 20000)
+max_requests_jitter = env_int("GUNICORN_MAX_REQUESTS_JITTER", 2000)
+# Never load the application (and so PyTorch) in the master unless explicitly asked; even then
+# nothing loads models at import time: REGISTRY loads on first use, in the worker.
+preload_app = env_bool("GUNICORN_PRELOAD", False)
+# Behind a load balancer on the same host or network, trust its X-Forwarded-* headers.
+forwarded_allow_ips = env_str("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# The heartbeat file on a container's overlay filesystem can stall workers; memory is safer.
+if Path("/dev/shm").is_dir():
+    worker_tmp_dir = "/dev/shm"
+
+# Logs: stdout/stderr, JSON lines like the application's (DJANGO_LOG_FORMAT=text for plain).
+accesslog = env_str("GUNICORN_ACCESS_LOG", "-") or None
+errorlog = "-"
+loglevel = env_str("GUNICORN_LOG_LEVEL", "info")
+# %(M)s: request time in milliseconds. Used as is for text logs; the JSON formatter takes the
+# same atoms (and %(L)s, seconds) and writes named fields.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+_log_format = env_str("DJANGO_LOG_FORMAT",
+                      "text" if env_bool("DJANGO_DEBUG", True) else "json")
+_formatter = {"()": "prcrs_site.logging_json.JsonFormatter"} if _log_format == "json" else {
+    "format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"}
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"main": _formatter},
+    "handlers": {
+        "error": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                  "formatter": "main"},
+        "access": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
+                   "formatter": "main"},
+    },
+    "loggers": {
+        "gunicorn.error": {"handlers": ["error"], "level": loglevel.upper(), "propagate": False},
+        "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+def post_worker_init(worker) -> None:
+    """Load every active model in this worker before it accepts a request."""
+    from django.db import connections
+
+    from predictor.registry import REGISTRY
+
+    try:
+        snapshot = REGISTRY.snapshot()
+        worker.log.info("worker %s ready: %d model(s) loaded, %d failed (stamp %s)",
+                        worker.pid, len(snapshot.models), len(snapshot.failures), snapshot.stamp)
+    except Exception:  # the database may be away: start anyway, /readyz says not ready
+        worker.log.exception("worker %s could not load models at start", worker.pid)
+    finally:
+        # Requests run on other threads with their own connections; don't keep this one open.
+        connections.close_all()
