@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",  # locks out repeated failed logins (admin brute force)
     "predictor",
 ]
 
@@ -51,7 +52,20 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised during login into a 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# django-axes first so a locked-out client is refused before any password is checked. It needs
+# the request: tests log in with force_login or client.login(request=HttpRequest(), ...).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_float("AXES_COOLOFF_HOURS", 1.0)  # hours until a lockout lifts
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "prcrs_site.urls"
 WSGI_APPLICATION = "prcrs_site.wsgi.application"
@@ -168,3 +182,9 @@ LOGGING = {
 PRCRS_BACKGROUND_REFRESH = env_bool("PRCRS_BACKGROUND_REFRESH", True)
 # The admin lives under a configurable path (e.g. an unguessable one in production).
 PRCRS_ADMIN_URL = env_str("PRCRS_ADMIN_URL", "admin/").strip("/") + "/"
+# Admin uploads: checked in a separate, limited process before anything is recorded.
+PRCRS_MAX_UPLOAD_MB = env_float("PRCRS_MAX_UPLOAD_MB", 50)
+PRCRS_UPLOAD_CHECK_SECONDS = env_float("PRCRS_UPLOAD_CHECK_SECONDS", 20)
+PRCRS_UPLOAD_CHECK_MEMORY_MB = env_int("PRCRS_UPLOAD_CHECK_MEMORY_MB", 2048)
+# One row per served prediction (lab values only, no identifiers); off with 0.
+PRCRS_PREDICTION_LOG = env_bool("PRCRS_PREDICTION_LOG", True)
