@@ -36,6 +36,7 @@ from predictor.prediction import (
     parse_horizons,
     predict,
 )
+from predictor.prediction_log import record
 from predictor.registry import REGISTRY
 
 ALL = "__all__"
@@ -126,7 +127,8 @@ def predict_view(request: HttpRequest) -> JsonResponse:
         return _errors(exc.errors)
     except ModelUnavailable as exc:
         return _errors({ALL: [exc.message]}, status=503, Retry_After="300")
-    _log(results, values)
+    # Values as received ("45%" strings included); the log converts them as predict() did.
+    record(results, values, channel="api", percent_input=False)
     catalogue = live_catalogue(REGISTRY.snapshot().stamp)
     objects = [_prediction_json(result, catalogue) for result in results]
     if body.get("horizon") == "all":
@@ -134,12 +136,6 @@ def predict_view(request: HttpRequest) -> JsonResponse:
     return _json(objects[0])
 
 
-def _log(results: list[HorizonPrediction], values: dict) -> None:
-    try:
-        from predictor.prediction_log import record
-    except ImportError:  # the prediction log is optional
-        return
-    record(results, values, channel="api")
 
 
 def _prediction_json(result: HorizonPrediction, catalogue: LiveCatalogue) -> dict:

@@ -156,14 +156,27 @@ def test_a_percentage_string_is_converted_and_a_fraction_is_taken_as_is(client, 
     assert with_percent.json()["raw_probability"] == as_fraction.json()["raw_probability"]
 
 
-def test_it_records_the_prediction_in_the_log_when_there_is_one(client, tiny_models):
-    pytest.importorskip("predictor.prediction_log")
+def test_it_records_each_horizon_in_the_prediction_log(client, tiny_models):
     from predictor.models import PredictionLog
 
-    post(client, {"values": ALL_VALUES, "horizon": "all"})
+    values = dict(typical_values(1, 2, 3), neutrophil_pct="60%")
+    del values["ferritin"]
+    body = post(client, {"values": values, "horizon": "all"}).json()
 
-    logged = PredictionLog.objects.filter(channel="api")
-    assert sorted(logged.values_list("horizon", flat=True)) == [1, 2, 3]
+    logged = PredictionLog.objects.filter(channel="api").order_by("horizon")
+    assert [row.horizon for row in logged] == [1, 2, 3]
+    assert [row.model_version for row in logged] == [p["model_version"] for p in body["predictions"]]
+    inputs = logged[0].values["inputs"]
+    assert inputs["neutrophil_pct"] == pytest.approx(0.6)  # in model units, as the model saw it
+    assert inputs["ferritin"] == pytest.approx(body["predictions"][0]["imputed_values"]["ferritin"])
+    assert logged[0].values["imputed"] == ["ferritin"]
+
+
+def test_nothing_is_logged_for_a_refused_request(client, tiny_models):
+    from predictor.models import PredictionLog
+
+    post(client, {"values": {"il2": 1}, "horizon": 1})
+    assert not PredictionLog.objects.exists()
 
 
 # --- 400 -----------------------------------------------------------------------------------------
