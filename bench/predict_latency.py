@@ -1,0 +1,201 @@
+#!/usr/bin/env python
+"""Server-side latency of one prediction, per input width (a script, not a test).
+
+    .venv/bin/python bench/predict_latency.py [--runs 2000] [--warmup 300] [--tiny]
+
+Sets Django up on a scratch SQLite database and model directory (PRCRS_VAR_DIR,
+PRCRS_MODELS_DIR, DATABASE_URL point into a temporary directory, removed afterwards), registers
+the 18 bundled models from models_store/ when they are all there (else, or with ``--tiny``, tiny
+real TorchScript models built like tests/model_files.py), then times ``predict(values, [1])``
+in process, batch 1, on the CPU: validation, combination choice, the model, calibration. That is
+what a request pays on top of HTTP and JSON, which the last lines time separately.
+
+Serving settings are the production defaults (one torch thread per process, the background
+thread that follows the serving stamp). Prints a table; exits 1 if a median misses the 2 ms target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_MS = 2.0
+
+
+def configure_environment(scratch: Path) -> None:
+    """Point the site at scratch space; must run before Django reads its settings."""
+    os.environ["PRCRS_VAR_DIR"] = str(scratch)
+    os.environ["PRCRS_MODELS_DIR"] = str(scratch / "models")
+    os.environ["DATABASE_URL"] = f"sqlite:///{scratch / 'db.sqlite3'}"
+    os.environ["PRCRS_REGISTER_BUNDLED_MODELS"] = "0"  # we register explicitly, and say which
+    os.environ["PRCRS_DEVICE"] = "cpu"
+    os.environ["PRCRS_PREDICTION_LOG"] = "0"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prcrs_site.settings")
+    os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_LOG_FORMAT", "text")
+
+
+def register_models(use_tiny: bool) -> str:
+    """Install and activate 18 models; returns a description of which."""
+    from django.conf import settings
+
+    from predictor.bundled import bundled_files, register_bundled_models
+    from predictor.catalogue import COMBINATION_CODES, HORIZONS
+
+    bundled_dir = Path(settings.PRCRS_BUNDLED_MODELS_DIR)
+    found = bundled_files(bundled_dir) if bundled_dir.is_dir() else []
+    if not use_tiny and len(found) == len(HORIZONS) * len(COMBINATION_CODES):
+        created = register_bundled_models(bundled_dir)
+        if len(created) == len(found):
+            return f"bundled models from {bundled_dir} ({len(created)} files)"
+        print(f"! only {len(created)} of {len(found)} bundled files registered; "
+              "falling back to tiny models", file=sys.stderr)
+    elif not use_tiny:
+        print(f"! {len(found)} of 18 bundled files in {bundled_dir}; using tiny models",
+              file=sys.stderr)
+    _register_tiny(HORIZONS, COMBINATION_CODES)
+    return "tiny TorchScript models (tests/model_files.py: log1p + linear), not the trained ones"
+
+
+def _register_tiny(horizons, codes) -> None:
+    from predictor.baselines import parse_baseline_csv
+    from predictor.model_files import read_extra_files, read_manifest
+    from predictor.models import ModelVersion
+    from predictor.versions import activate, record_version
+    from tests.model_files import tiny_model_bytes
+
+    ModelVersion.objects.all().delete()
+    for horizon in horizons:
+        for code in codes:
+            data = tiny_model_bytes(horizon, code, bias=0.1 * horizon)
+            extras = read_extra_files(data)
+            activate(record_version(
+                horizon=horizon, combination=code, data=data, original_name=f"h{horizon}_c{code}.pt",
+                manifest=read_manifest(extras), baseline=parse_baseline_csv(extras["baseline.csv"])))
+
+
+def values_for(code: str) -> dict[str, float]:
+    """Exactly the combination's factors, mid typical range, in model units (as the API sends)."""
+    from predictor.catalogue import FACTORS_BY_KEY, combination_factor_keys
+
+    return {k: sum(FACTORS_BY_KEY[k].typical) / 2 for k in combination_factor_keys(code)}
+
+
+def timed(call, runs: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        call()
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(runs):
+        start = clock()
+        call()
+        samples.append((clock() - start) / 1e6)
+    return samples
+
+
+def p99(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[math.ceil(0.99 * len(ordered)) - 1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=2000)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--tiny", action="store_true", help="time tiny models even if bundled "
+                                                            "ones are there")
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="prcrs-bench-"))
+    configure_environment(scratch)
+    sys.path.insert(0, str(ROOT))
+    try:
+        import django
+
+        django.setup()
+        return run(args)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run(args) -> int:
+    import torch
+    from django.core.management import call_command
+    from django.test import Client
+    from django.utils import translation
+
+    from predictor.catalogue import COMBINATIONS, combination_width
+    from predictor.prediction import predict
+    from predictor.registry import REGISTRY
+
+    call_command("migrate", verbosity=0)
+    which = register_models(args.tiny)
+    translation.activate("en")
+    snapshot = REGISTRY.snapshot()
+    assert len(snapshot.models) == 18 and not snapshot.failures, snapshot.failures
+
+    print(f"models:        {which}")
+    print(f"torch:         {torch.__version__}, device cpu, intra-op threads "
+          f"{torch.get_num_threads()}, inter-op threads {torch.get_num_interop_threads()}")
+    print(f"machine:       {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f} "
+          "(p99 on a shared machine reflects the other work on it)")
+    print(f"runs:          {args.runs} per row after {args.warmup} warm-up, batch 1, horizon 1")
+    print()
+    header = (f"{'combination':>11} {'width':>5} {'predict median':>15} {'p99':>9} "
+              f"{'model only median':>18} {'target':>7}")
+    print(header)
+    print("-" * len(header))
+    missed = []
+    for combo in COMBINATIONS:
+        values = values_for(combo.code)
+        [check] = predict(values, [1], percent_input=False)
+        assert check.combination == combo.code and not check.ignored and not check.imputed
+        samples = timed(lambda: predict(values, [1], percent_input=False), args.runs, args.warmup)
+        model = snapshot.get(1, combo.code)
+        vector = list(values.values())
+        model_samples = timed(lambda: model.raw_probability(vector), args.runs, args.warmup)
+        median = statistics.median(samples)
+        ok = median < TARGET_MS
+        if not ok:
+            missed.append(combo.code)
+        print(f"{combo.code:>11} {combination_width(combo.code):>5} {median:>12.3f} ms "
+              f"{p99(samples):>6.3f} ms {statistics.median(model_samples):>15.3f} ms "
+              f"{'ok' if ok else 'MISSED':>7}")
+
+    print()
+    all_values = values_for("1234")
+    three = timed(lambda: predict(all_values, [1, 2, 3], percent_input=False),
+                  args.runs, args.warmup)
+    print(f"predict, all three horizons (3 models, width 42): median "
+          f"{statistics.median(three):.3f} ms, p99 {p99(three):.3f} ms")
+    client = Client(HTTP_HOST="localhost", HTTP_ACCEPT_LANGUAGE="en")
+    body = json.dumps({"values": all_values, "horizon": 1})
+
+    def api_call():
+        response = client.post("/api/v1/predict", data=body, content_type="application/json")
+        assert response.status_code == 200, response.content
+
+    api = timed(api_call, max(200, args.runs // 4), 50)
+    print(f"POST /api/v1/predict through Django's test client incl. middleware and JSON "
+          f"(width 42): median {statistics.median(api):.3f} ms, p99 {p99(api):.3f} ms")
+    print()
+    if missed:
+        print(f"target median < {TARGET_MS} ms MISSED for: {', '.join(missed)}")
+        return 1
+    print(f"target median < {TARGET_MS} ms met for every width")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
