@@ -80,7 +80,7 @@ def max_upload_bytes() -> int:
 
 
 def _mb(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f}"
+    return f"{size / (1024 * 1024):.3g}"
 
 
 def check_size(size: int, *, what=None) -> None:
