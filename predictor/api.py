@@ -40,14 +40,16 @@ from predictor.prediction_log import record
 from predictor.registry import REGISTRY
 
 ALL = "__all__"
-_LANGS = {code for code, _name in settings.LANGUAGES}
 
 
 def _language(request: HttpRequest) -> str:
     """``?lang=`` when it names a site language, else the request's (Accept-Language, default)."""
-    wanted = request.GET.get("lang", "").strip().lower()
-    if wanted in _LANGS:
-        return wanted
+    wanted = request.GET.get("lang", "").strip()
+    if wanted:
+        try:  # "zh", "zh-CN", "en-US" name site languages too
+            return translation.get_supported_language_variant(wanted)
+        except LookupError:
+            pass
     return translation.get_language_from_request(request)
 
 

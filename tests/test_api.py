@@ -336,6 +336,14 @@ def test_the_lang_parameter_wins_over_accept_language(client, tiny_models):
     assert errors_of(response) == {"__all__": ["Please enter at least 5 values."]}
 
 
+@pytest.mark.parametrize("lang, expected", [("en-US", "en"), ("EN", "en"), ("zh", "zh-hans"),
+                                             ("zh-CN", "zh-hans"), ("fr", "en"), ("", "en")])
+def test_the_lang_parameter_takes_language_variants(client, db, lang, expected):
+    # An unknown or empty ?lang= falls back to Accept-Language (here English).
+    response = client.get(CATALOGUE + f"?lang={lang}", HTTP_ACCEPT_LANGUAGE="en")
+    assert response["Content-Language"] == expected
+
+
 def test_errors_come_in_chinese_when_asked(client, tiny_models):
     response = post(client, {"values": dict(ALL_VALUES, crp="abc"), "horizon": 1},
                     lang="zh-CN,zh;q=0.9,en;q=0.5")
