@@ -1,0 +1,174 @@
+"""Public model cards: what serves each (horizon, combination) slot, how it was trained and how
+well it did, with its calibration curve drawn as a server-side SVG (no script, no inline style).
+"""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import get_language, gettext_lazy as _
+
+from predictor.calibration import CalibrationTable, WindowSettings
+from predictor.catalogue import COMBINATION_CODES, COMBINATIONS, HORIZONS, combination_factor_keys
+from predictor.live_catalogue import live_catalogue
+from predictor.models import ModelVersion
+from predictor.prediction import horizon_name
+from predictor.versions import current_stamp
+
+# Metric keys in the order a clinician reads them, with their display names.
+METRIC_LABELS = {
+    "auroc": _("AUROC"), "auprc": _("AUPRC"), "brier": _("Brier score"),
+    "ece": _("expected calibration error"), "sensitivity": _("sensitivity"),
+    "specificity": _("specificity"), "ppv": _("positive predictive value"),
+    "npv": _("negative predictive value"), "threshold": _("decision threshold"),
+    "n_patients": _("patients"), "n_days": _("patient-days"), "n_severe": _("severe days"),
+}
+EVALUATION_LABELS = {
+    "patient_cv": _("patient-level cross-validation"), "external": _("external validation"),
+    "holdout": _("held-out patients"), "test": _("test set"), "covid": _("COVID-19 cohort"),
+}
+
+# Chart geometry (SVG user units).
+CHART_SIZE, CHART_PAD = 320, 44
+MAX_CURVE_POINTS = 400
+
+
+def _active_version(horizon: int, combination: str) -> ModelVersion | None:
+    return (ModelVersion.objects.filter(horizon=horizon, combination=combination,
+                                        state=ModelVersion.State.ACTIVE)
+            .defer("content").select_related("uploaded_by", "activated_by").first())
+
+
+def localized(value: object) -> str:
+    """A manifest text given per language (``{"en": .., "zh-hans": ..}``) or as one string."""
+    if isinstance(value, dict):
+        lang = "en" if (get_language() or "").startswith("en") else "zh-hans"
+        for key in (lang, lang.replace("-", "_"), "en", "zh-hans", "zh_hans"):
+            if value.get(key):
+                return str(value[key])
+        return ""
+    return "" if value is None else str(value)
+
+
+def _format(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return "—" if value is None else str(value)
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(v, (int, float)) for v in value):
+        return f"{value[0]:.3f}–{value[1]:.3f}"  # a confidence interval
+    return str(value)
+
+
+def metric_tables(metrics: object) -> tuple[list, list[dict]]:
+    """Manifest ``metrics`` -> (column headers, rows per evaluation set).
+
+    ``{"patient_cv": {"auroc": 0.81, ...}}`` gives one row "patient-level cross-validation";
+    flat ``{"auroc": 0.81}`` gives a single row. Unknown metric keys get a column of their own.
+    """
+    if not isinstance(metrics, dict) or not metrics:
+        return [], []
+    if not any(isinstance(v, dict) for v in metrics.values()):
+        metrics = {"": metrics}
+    sets = {name: values for name, values in metrics.items() if isinstance(values, dict)}
+    keys: list[str] = [k for k in METRIC_LABELS if any(k in v for v in sets.values())]
+    for values in sets.values():
+        keys += [k for k in values if k not in keys and not isinstance(values[k], dict)]
+    headers = [{"key": k, "label": METRIC_LABELS.get(k, k)} for k in keys]
+    rows = [{"name": EVALUATION_LABELS.get(name, name) if name else "",
+             "cells": [_format(values.get(k)) for k in keys]} for name, values in sets.items()]
+    return headers, rows
+
+
+def _x(p: float) -> float:
+    return round(CHART_PAD + p * (CHART_SIZE - 2 * CHART_PAD), 1)
+
+
+def _y(p: float) -> float:
+    return round(CHART_SIZE - CHART_PAD - p * (CHART_SIZE - 2 * CHART_PAD), 1)
+
+
+def calibration_chart(table: CalibrationTable) -> dict:
+    """Coordinates of the raw-score -> actual-probability step curve and its axes."""
+    curve = sorted(table.curve())  # low to high score
+    step = max(1, len(curve) // MAX_CURVE_POINTS)
+    sampled = curve[::step] + ([curve[-1]] if (len(curve) - 1) % step else [])
+    points, previous_rate = [], None
+    for score, rate in sampled:
+        if previous_rate is not None:
+            points.append(f"{_x(score)},{_y(previous_rate)}")  # horizontal then vertical
+        points.append(f"{_x(score)},{_y(rate)}")
+        previous_rate = rate
+    ticks = [{"value": f"{t:g}", "x": _x(t), "y": _y(t)} for t in (0, 0.25, 0.5, 0.75, 1)]
+    return {
+        "size": CHART_SIZE, "points": " ".join(points),
+        "dots": [{"x": _x(s), "y": _y(r)} for s, r in sampled],
+        "ticks": ticks, "low": CHART_PAD, "high": CHART_SIZE - CHART_PAD,
+        "diagonal": {"x1": _x(0), "y1": _y(0), "x2": _x(1), "y2": _y(1)},
+        "x_label_y": CHART_SIZE - 6, "y_label_x": 12, "middle": CHART_SIZE / 2,
+    }
+
+
+def calibration_rows(table: CalibrationTable) -> list[dict]:
+    """The table a physician can read: at raw score q, K of N reference days were severe."""
+    rows = []
+    for q in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
+        ref = table.lookup(q)
+        rows.append({"raw": f"{q:.2f}", "probability": f"{ref.probability:.1%}",
+                     "n": ref.n, "severe": ref.severe})
+    return rows
+
+
+def model_card_context(mv: ModelVersion) -> dict:
+    manifest = mv.manifest or {}
+    baseline = mv.baseline or []
+    table = CalibrationTable([p for p, _ in baseline], [y for _, y in baseline],
+                             WindowSettings.from_dict(mv.baseline_windows)) if baseline else None
+    headers, rows = metric_tables(manifest.get("metrics"))
+    catalogue = live_catalogue(current_stamp())
+    inputs = [catalogue.by_key[k] for k in combination_factor_keys(mv.combination)
+              if k in catalogue.by_key]
+    combination_name = catalogue.combination_names.get(mv.combination, mv.combination)
+    return {
+        "mv": mv, "horizon_name": horizon_name(mv.horizon),
+        "combination_name": combination_name,
+        "training_data": localized(manifest.get("training_data")),
+        "model_type": localized(manifest.get("model_type")),
+        "created_at": manifest.get("created_at"), "code_version": manifest.get("code_version"),
+        "metric_headers": headers, "metric_rows": rows, "inputs": inputs,
+        "baseline_n": len(baseline), "baseline_severe": sum(int(y) for _, y in baseline),
+        "chart": calibration_chart(table) if table else None,
+        "calibration_rows": calibration_rows(table) if table else [],
+    }
+
+
+def model_card(request: HttpRequest, horizon: int, combination: str) -> HttpResponse:
+    """The card of the version serving a slot; 404 for an unknown or empty slot."""
+    if horizon not in HORIZONS or combination not in COMBINATION_CODES:
+        raise Http404(_("There is no such model slot."))
+    mv = _active_version(horizon, combination)
+    if mv is None:
+        raise Http404(_("No model serves this slot."))
+    return render(request, "predictor/model_card.html", model_card_context(mv))
+
+
+def model_cards(request: HttpRequest) -> HttpResponse:
+    """Every slot, by horizon and combination rank, with the version that serves it."""
+    active = {(mv.horizon, mv.combination): mv for mv in ModelVersion.objects.filter(
+        state=ModelVersion.State.ACTIVE).defer("content", "baseline")}
+    catalogue = live_catalogue(current_stamp())
+    horizons = []
+    for horizon in HORIZONS:
+        slots = []
+        for spec in COMBINATIONS:
+            mv = active.get((horizon, spec.code))
+            metrics = ((mv.manifest or {}).get("metrics") or {}) if mv else {}
+            cv = metrics.get("patient_cv", metrics) if isinstance(metrics, dict) else {}
+            auroc = cv.get("auroc") if isinstance(cv, dict) else None
+            slots.append({"code": spec.code, "mv": mv,
+                          "name": catalogue.combination_names.get(spec.code, spec.code),
+                          "width": len(combination_factor_keys(spec.code)),
+                          "auroc": _format(auroc) if auroc is not None else "—"})
+        horizons.append({"horizon": horizon, "name": horizon_name(horizon), "slots": slots})
+    return render(request, "predictor/model_cards.html", {"horizons": horizons})
