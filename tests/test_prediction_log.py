@@ -1,0 +1,107 @@
+"""The prediction log: written per horizon, switchable, and never lost when the database fails."""
+
+from __future__ import annotations
+
+import json
+import logging
+from unittest import mock
+
+import pytest
+from django.db import OperationalError
+from django.test import Client
+
+from predictor import prediction_log
+from predictor.catalogue import combination_factor_keys
+from predictor.models import PredictionLog
+from predictor.prediction import predict
+from tests.conftest import CYTOKINES, install_model
+
+RAW_API_VALUES = {**CYTOKINES, "neutrophil_pct": "45%"}  # a string percentage, as the API allows
+
+
+@pytest.fixture
+def cytokine_models(db):
+    return [install_model(h, "4", bias=0.1 * h) for h in (1, 2, 3)]
+
+
+def test_it_writes_one_row_per_horizon_with_the_models_inputs(cytokine_models):
+    results = predict(CYTOKINES, [1, 2, 3], percent_input=False)
+    assert prediction_log.record(results, {k: float(v) for k, v in CYTOKINES.items()},
+                                 channel="web") == 3
+    rows = list(PredictionLog.objects.order_by("horizon"))
+    assert [r.horizon for r in rows] == [1, 2, 3]
+    for row, result in zip(rows, results):
+        assert row.model_version == result.model_version == f"h{row.horizon}-4-v1"
+        assert row.combination == "4" and row.channel == "web"
+        assert row.raw_probability == pytest.approx(result.raw_probability)
+        assert row.probability == pytest.approx(result.probability)
+        assert list(row.values["inputs"]) == list(combination_factor_keys("4"))
+        assert row.values["inputs"]["il6"] == 48.0 and row.values["imputed"] == []
+
+
+def test_raw_entries_are_converted_to_model_units(cytokine_models):
+    results = predict(RAW_API_VALUES, [1], percent_input=False)
+    prediction_log.record(results, RAW_API_VALUES, "api", percent_input=False)
+    row = PredictionLog.objects.get()
+    assert row.values["inputs"]["il2"] == 3.1  # "3.1" became a number
+    assert "neutrophil_pct" not in row.values["inputs"]  # ignored by the cytokine model
+
+
+def test_the_api_logs_its_predictions(cytokine_models):
+    response = Client().post("/api/v1/predict", data=json.dumps({"values": CYTOKINES,
+                                                                 "horizon": "all"}),
+                             content_type="application/json")
+    assert response.status_code == 200
+    assert set(PredictionLog.objects.values_list("channel", "horizon")) == {
+        ("api", 1), ("api", 2), ("api", 3)}
+
+
+def test_imputed_values_are_logged_as_imputed(db):
+    install_model(1, "4")
+    values = {k: v for k, v in CYTOKINES.items() if k != "il17a"}  # 6 of 7: one imputed
+    results = predict(values, [1], percent_input=False)
+    assert results[0].imputed, "the cytokine panel should be completed from the medians"
+    prediction_log.record(results, values, percent_input=False)
+    row = PredictionLog.objects.get()
+    assert row.values["imputed"] == ["il17a"]
+    assert row.values["inputs"]["il17a"] == results[0].imputed["il17a"]
+
+
+def test_it_can_be_switched_off(cytokine_models, settings):
+    settings.PRCRS_PREDICTION_LOG = False
+    results = predict(CYTOKINES, [1], percent_input=False)
+    assert prediction_log.record(results, CYTOKINES, percent_input=False) == 0
+    Client().post("/api/v1/predict", data=json.dumps({"values": CYTOKINES, "horizon": 1}),
+                  content_type="application/json")
+    assert not PredictionLog.objects.exists()
+
+
+def test_a_database_failure_goes_to_the_log_instead_and_never_raises(cytokine_models, caplog):
+    results = predict(CYTOKINES, [1, 2], percent_input=False)
+    with mock.patch.object(PredictionLog.objects, "bulk_create",
+                           side_effect=OperationalError("database is down")), \
+            caplog.at_level(logging.WARNING, logger="predictor.prediction_log"):
+        written = prediction_log.record(results, CYTOKINES, "api", percent_input=False)
+    assert written == 0
+    assert not PredictionLog.objects.exists()
+    lines = [json.loads(r.getMessage()) for r in caplog.records
+             if r.name == "predictor.prediction_log"]
+    assert [line["horizon"] for line in lines] == [1, 2]
+    assert all(r.levelno == logging.WARNING for r in caplog.records
+               if r.name == "predictor.prediction_log")
+    assert lines[0]["model_version"] == "h1-4-v1" and lines[0]["channel"] == "api"
+    assert lines[0]["values"]["inputs"]["il6"] == 48.0 and "at" in lines[0]
+
+
+def test_the_api_still_answers_when_the_log_cannot_be_written(cytokine_models, caplog):
+    with mock.patch.object(PredictionLog.objects, "bulk_create",
+                           side_effect=OperationalError("database is down")):
+        response = Client().post("/api/v1/predict", data=json.dumps({"values": CYTOKINES,
+                                                                     "horizon": 1}),
+                                 content_type="application/json")
+    assert response.status_code == 200
+    assert any(r.name == "predictor.prediction_log" for r in caplog.records)
+
+
+def test_nothing_to_log_is_fine(db):
+    assert prediction_log.record([], {}) == 0
