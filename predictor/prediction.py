@@ -6,6 +6,8 @@ The web form and the JSON API both call ``predict``; it raises ``InvalidInput`` 
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -17,6 +19,8 @@ from predictor.live_catalogue import LiveCatalogue, live_catalogue
 from predictor.registry import REGISTRY, Snapshot
 from predictor.selection import Selection, cheapest_shortfall, choose_combination
 from predictor.validation import check_values
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,18 @@ class ModelUnavailable(Exception):
                          "combination. An administrator must upload and activate one.") % {
             "horizon": horizon_name(horizon), "combination": combination}
         super().__init__(str(self.message))
+
+
+class ModelOutputInvalid(ModelUnavailable):
+    """The model ran but its score is NaN or infinite. A subclass, so every caller that answers
+    ModelUnavailable (503) refuses it too instead of showing a made-up probability."""
+
+    def __init__(self, horizon: int, combination: str, model_version: str):
+        super().__init__(horizon, combination)
+        self.model_version = model_version
+        self.message = _("The model %(version)s gave no valid result for these values. Please "
+                         "report this to an administrator.") % {"version": model_version}
+        self.args = (str(self.message),)
 
 
 def horizon_name(horizon: int):
@@ -101,6 +117,9 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
         if model is None:
             raise ModelUnavailable(horizon, selection.combination)
         raw = model.raw_probability(selection.vector)
+        if not math.isfinite(raw):  # NaN would otherwise be looked up as the lowest risk
+            log.error("model %s returned %r for %s", model.version_label, raw, selection.vector)
+            raise ModelOutputInvalid(horizon, selection.combination, model.version_label)
         reference = model.calibration.lookup(raw)
         results.append(HorizonPrediction(
             horizon=horizon, combination=selection.combination,
