@@ -98,7 +98,7 @@ def _read_body(request: HttpRequest) -> tuple[dict | None, JsonResponse | None]:
         body = json.loads(request.body.decode("utf-8"))
     except RequestDataTooBig:
         return None, _errors({ALL: [_("The request body is too large.")]}, status=413)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting: not ours either
         return None, _errors({ALL: [_("The request body is not valid JSON.")]})
     if not isinstance(body, dict):
         return None, _errors({ALL: [_("The request body must be a JSON object with the keys "

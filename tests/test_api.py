@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from django.test import Client
 from django.utils import translation
 
@@ -16,6 +17,7 @@ from predictor.catalogue import (
     panel_factor_keys,
 )
 from tests.conftest import install_model
+from tests.model_files import tiny_model_bytes
 
 PREDICT = "/api/v1/predict"
 CATALOGUE = "/api/v1/catalogue"
@@ -188,6 +190,12 @@ def test_a_body_that_is_not_json_is_refused(client, db):
 
 def test_a_body_that_is_not_utf8_is_refused(client, db):
     response = post(client, b"\xff\xfe{}")
+    assert response.status_code == 400
+    assert errors_of(response) == {"__all__": ["The request body is not valid JSON."]}
+
+
+def test_deeply_nested_json_is_refused_not_a_crash(client, db):
+    response = post(client, "[" * 20000 + "]" * 20000)
     assert response.status_code == 400
     assert errors_of(response) == {"__all__": ["The request body is not valid JSON."]}
 
@@ -409,6 +417,21 @@ def test_a_missing_slot_does_not_block_other_combinations(client, db):
 
     assert post(client, {"values": typical_values(4), "horizon": 1}).status_code == 200
     assert post(client, {"values": typical_values(2), "horizon": 1}).status_code == 503
+
+
+class NaNModel(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full((x.shape[0], 2), float("nan"))
+
+
+def test_a_model_that_returns_nan_gives_503_never_a_made_up_probability(client, db):
+    install_model(1, "4", data=tiny_model_bytes(1, "4", module=NaNModel()))
+
+    response = post(client, {"values": typical_values(4), "horizon": 1})
+
+    assert response.status_code == 503
+    [message] = errors_of(response)["__all__"]
+    assert "h1-4-v1 gave no valid result" in message
 
 
 # --- catalogue -----------------------------------------------------------------------------------
