@@ -1,0 +1,174 @@
+"""The real page in headless Chromium: fill a panel, get a result, switch language, see an error.
+
+Needs Debian's chromium and chromium-driver (``make system-packages`` installs them).
+Screenshots of both result pages go to the system temp directory for a human to look at.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CYTOKINES
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOTS = Path(tempfile.gettempdir())
+
+pytestmark = [
+    pytest.mark.browser,
+    # live_server needs committed data; serialized_rollback brings back the catalogue that the
+    # data migration seeded, since the flush after each transactional test empties every table.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif(not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
+                       reason="Debian's chromium and chromium-driver are not installed "
+                              "(make system-packages installs them)"),
+]
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--disable-background-networking", "--disable-component-update",
+                     "--disable-sync", "--no-first-run", "--window-size=1280,1000",
+                     f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(argument)
+    options.binary_location = str(CHROMIUM)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver, css: str, timeout: float = 15):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+
+def wait_for_language(driver, language: str) -> None:
+    wait_for(driver, f'html[lang="{language}"] form.prediction-form')
+
+
+def field(driver, key: str):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, f"id_{key}")
+
+
+def open_panel(driver, number: int) -> None:
+    from selenium.webdriver.common.by import By
+
+    panel = driver.find_element(By.CSS_SELECTOR, f'details.panel[data-panel="{number}"]')
+    if panel.get_attribute("open") is None:
+        panel.find_element(By.TAG_NAME, "summary").click()
+
+
+def submit(driver) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, "form.prediction-form button.button-primary").click()
+
+
+def screenshot(driver, name: str) -> Path:
+    """The whole page, not just the window."""
+    width = driver.get_window_size()["width"]
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, max(1000, height))
+    driver.execute_script("window.scrollTo(0, 0)")
+    path = SCREENSHOTS / name
+    driver.save_screenshot(str(path))
+    driver.set_window_size(width, 1000)
+    return path
+
+
+def test_a_physician_fills_the_cytokines_switches_language_and_corrects_a_value(
+        live_server, transactional_db, tiny_models, browser):
+    from selenium.webdriver.common.by import By
+
+    # Chinese page, cytokine panel filled in; the script counts and names the combination.
+    browser.get(live_server.url + "/zh-hans/")
+    wait_for_language(browser, "zh-hans")
+    assert "细胞因子" in browser.find_element(By.CSS_SELECTOR, 'details[data-panel="4"]').text
+    open_panel(browser, 4)
+    for key, value in CYTOKINES.items():
+        field(browser, key).send_keys(value)
+    count = browser.find_element(By.CSS_SELECTOR, 'details[data-panel="4"] .panel-count')
+    assert count.text == "已填 7 / 7"
+    status = browser.find_element(By.CSS_SELECTOR, ".combination-status")
+    assert status.is_displayed() and "4" in status.text and "细胞因子" in status.text
+    chosen = browser.find_element(By.CSS_SELECTOR, ".combination-order li.is-chosen")
+    assert chosen.get_attribute("data-code") == "4"
+
+    submit(browser)
+    wait_for(browser, "#result")
+    cards = browser.find_elements(By.CSS_SELECTOR, ".result-card")
+    assert [c.get_attribute("data-horizon") for c in cards] == ["1", "2", "3"]
+    assert all(c.find_element(By.CSS_SELECTOR, ".probability-value").text.endswith("%")
+               for c in cards)
+    result = browser.find_element(By.ID, "result").text
+    assert "明天" in result and "后天" in result and "大后天" in result
+    assert "参考患者日" in result and "仅供研究使用" in result and "h1-4-v1" in result
+    # Side by side on a desktop-wide window.
+    tops = {card.location["y"] for card in cards}
+    assert len(tops) == 1
+    screenshot(browser, "prcrs-result-zh-hans.png")
+
+    # Switch to English: the labels change and every value typed stays.
+    browser.find_element(By.CSS_SELECTOR, '.language-switch button[value="en"]').click()
+    wait_for_language(browser, "en")
+    assert "Cytokines" in browser.find_element(By.CSS_SELECTOR, 'details[data-panel="4"]').text
+    assert browser.find_element(By.CSS_SELECTOR, 'label[for="id_il6"]').text.startswith("IL-6")
+    for key, value in CYTOKINES.items():
+        assert field(browser, key).get_attribute("value") == value
+    assert not browser.find_elements(By.ID, "result")  # switching runs no prediction
+    submit(browser)
+    wait_for(browser, "#result")
+    result = browser.find_element(By.ID, "result").text
+    assert "Tomorrow" in result and "reference patient-days" in result
+    assert "For research use only." in result
+    screenshot(browser, "prcrs-result-en.png")
+
+    # An implausible value: the error sits next to the field, in English, value kept.
+    il6 = field(browser, "il6")
+    il6.clear()
+    il6.send_keys("-5")
+    submit(browser)
+    wait_for(browser, "#error-summary")
+    block = browser.find_element(By.CSS_SELECTOR, ".field.has-error")
+    assert block.find_element(By.TAG_NAME, "input").get_attribute("id") == "id_il6"
+    assert "outside the accepted range" in block.find_element(By.CSS_SELECTOR,
+                                                               ".field-error").text
+    assert field(browser, "il6").get_attribute("value") == "-5"
+    assert field(browser, "il2").get_attribute("value") == CYTOKINES["il2"]
+    assert not browser.find_elements(By.ID, "result")
+    screenshot(browser, "prcrs-error-en.png")
+
+
+def test_the_form_stacks_the_results_on_a_phone(live_server, transactional_db, tiny_models,
+                                                browser):
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(390, 844)
+    browser.get(live_server.url + "/en/")
+    wait_for_language(browser, "en")
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert width <= 390  # nothing wider than the phone's screen
+    open_panel(browser, 4)
+    for key, value in CYTOKINES.items():
+        field(browser, key).send_keys(value)
+    submit(browser)
+    wait_for(browser, "#result")
+    cards = browser.find_elements(By.CSS_SELECTOR, ".result-card")
+    assert len({card.location["y"] for card in cards}) == 3  # one above the other
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+    screenshot(browser, "prcrs-result-phone-en.png")
