@@ -71,9 +71,13 @@ def parse_number(raw: object) -> tuple[float, bool] | None:
     if isinstance(raw, bool):
         raise NotANumber(raw)
     if isinstance(raw, (int, float)):
-        if not math.isfinite(raw):
+        try:
+            number = float(raw)  # a JSON integer of 400 digits overflows here
+        except OverflowError:
+            raise NotANumber(raw) from None
+        if not math.isfinite(number):
             raise NotANumber(raw)
-        return float(raw), False
+        return number, False
     if not isinstance(raw, str):
         raise NotANumber(raw)
     text = raw.translate(_FULL_WIDTH).strip()
