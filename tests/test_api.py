@@ -238,6 +238,14 @@ def test_a_non_finite_json_number_is_refused(client, tiny_models):
     assert list(errors_of(response)) == ["crp"]
 
 
+def test_a_huge_json_integer_is_refused_not_a_crash(client, tiny_models):
+    text = json.dumps({"values": ALL_VALUES, "horizon": 1}).replace(
+        '"crp": 5.0', '"crp": 1' + "0" * 400)
+    response = post(client, text)
+    assert response.status_code == 400
+    assert errors_of(response) == {"crp": ["Enter a number, for example 12.5."]}
+
+
 def test_a_value_outside_the_hard_limits_is_refused(client, tiny_models):
     response = post(client, {"values": dict(ALL_VALUES, sodium=20), "horizon": 1})
     assert response.status_code == 400

@@ -62,6 +62,7 @@ def test_nothing_entered_is_none(raw):
 @pytest.mark.parametrize("raw", [
     "abc", "12a", "1,234.5", "1.234,5", "1,2,3", "nan", "NaN", "inf", "-Infinity", "1e999",
     "%", "4 5", "0x10", "--1", True, False, float("nan"), float("inf"), [1], {"a": 1},
+    10 ** 400, "1" + "0" * 400,
 ])
 def test_it_refuses_what_is_not_a_number(raw):
     with pytest.raises(NotANumber):
