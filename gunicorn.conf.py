@@ -69,6 +69,9 @@ logconfig_dict = {
         "access": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
                    "formatter": "main"},
     },
+    # gunicorn merges this over its defaults key by key: replacing "handlers" means the root
+    # logger must be given too, or it would point at gunicorn's default handler, now gone.
+    "root": {"handlers": ["error"], "level": "INFO"},
     "loggers": {
         "gunicorn.error": {"handlers": ["error"], "level": loglevel.upper(), "propagate": False},
         "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},

@@ -1,0 +1,427 @@
+"""Serving benchmark: the site under gunicorn on loopback, against the original per-process way.
+
+    .venv/bin/python bench/serving.py [--seconds 30] [--concurrency 16] [--requests 300]
+
+Prints figures; it is not a test. A scratch directory holds the database (SQLite unless
+DATABASE_URL is set) and the models directory; ``migrate`` registers the bundled model files
+of ``models_store/`` (or, while those do not exist yet, tiny stand-in models built like the
+tests' and said so in the output). Then:
+
+(a) JSON API at concurrency 1: median and p99 latency per combination (six input patterns,
+    one selecting each combination), over one kept-alive connection;
+(b) throughput at concurrency N (16) for S (30) seconds: requests/s, p99, errors; the client is
+    a pool of processes with threads and kept-alive connections, on the same cores as the
+    server, so the figure is a floor;
+(c) resident memory (VmRSS) of each gunicorn worker with all 18 models loaded;
+(d) the original PrCRS way re-enacted with the same model file: a fresh Python process per
+    prediction that imports torch and pandas, loads the TorchScript file, reads the baseline
+    (the archive's baseline.csv) with pandas, builds the calibration table and predicts;
+    10 runs; then the ratio (d)/(a).
+
+``LoopbackSite`` is also what tests/test_serving_faults.py uses to run the site.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from predictor.catalogue import (  # noqa: E402
+    COMBINATION_CODES,
+    FACTORS_BY_KEY,
+    HORIZONS,
+    combination_factor_keys,
+    slot_name,
+)
+
+PYTHON = Path(sys.executable)
+GUNICORN = PYTHON.with_name("gunicorn")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_tiny_models(directory: Path) -> None:
+    """18 tiny real TorchScript files (the tests' kind) named as bundled files are."""
+    from tests.model_files import tiny_model_bytes
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for h in HORIZONS:
+        for code in COMBINATION_CODES:
+            (directory / f"{slot_name(h, code)}.pt").write_bytes(
+                tiny_model_bytes(h, code, bias=0.1 * h))
+
+
+def bundled_models_or_tiny(work: Path) -> tuple[Path, bool]:
+    """(directory of the 18 model files, whether they are the real bundled ones)."""
+    bundled = ROOT / "models_store"
+    if all((bundled / f"{slot_name(h, c)}.pt").exists() for h in HORIZONS
+           for c in COMBINATION_CODES):
+        return bundled, True
+    tiny = work / "tiny_models"
+    write_tiny_models(tiny)
+    return tiny, False
+
+
+class LoopbackSite:
+    """PrCRS web under gunicorn on 127.0.0.1 with a scratch database and models directory."""
+
+    def __init__(self, work: Path, bundled: Path, *, workers: int = 2, threads: int = 4,
+                 env: dict[str, str] | None = None):
+        self.work = work
+        self.port = free_port()
+        self.workers = workers
+        self.db_dir = work / "db"
+        self.log_path = work / "gunicorn.log"
+        self.process: subprocess.Popen | None = None
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("DJANGO_", "GUNICORN_", "PRCRS_"))} | {
+            "DJANGO_SETTINGS_MODULE": "prcrs_site.settings",
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": "loopback-only-" + "k" * 40,
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_LOG_FORMAT": "json",
+            "DATABASE_URL": os.environ.get("DATABASE_URL",
+                                           f"sqlite:///{self.db_dir / 'db.sqlite3'}"),
+            "PRCRS_VAR_DIR": str(work / "var"),
+            "PRCRS_MODELS_DIR": str(work / "models"),
+            "PRCRS_BUNDLED_MODELS_DIR": str(bundled),
+            "PRCRS_REGISTER_BUNDLED_MODELS": "1",
+            "PRCRS_DEVICE": "cpu",
+            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+            "GUNICORN_WORKERS": str(workers),
+            "GUNICORN_THREADS": str(threads),
+            "PYTHONUNBUFFERED": "1",
+        } | (env or {})
+
+    def migrate(self) -> None:
+        self.db_dir.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(PYTHON), "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT,
+                       env=self.env, check=True, capture_output=True, timeout=300)
+
+    def start(self, timeout: float = 180) -> None:
+        self._log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([str(GUNICORN), "-c", "gunicorn.conf.py"], cwd=ROOT,
+                                        env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited:\n{self.log_text()[-4000:]}")
+            if len(self.ready_worker_pids()) >= self.workers:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"workers not ready in {timeout}s:\n{self.log_text()[-4000:]}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def __enter__(self) -> LoopbackSite:
+        self.migrate()
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_entries(self) -> Iterator[dict]:
+        for line in self.log_text().splitlines():
+            if line.startswith("{"):
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    continue
+
+    def ready_worker_pids(self) -> set[int]:
+        """Workers that said (in post_worker_init) that their models are loaded."""
+        pids = {int(m) for m in re.findall(r"worker (\d+) ready", self.log_text())}
+        return pids & set(self.worker_pids())
+
+    def worker_pids(self) -> list[int]:
+        assert self.process is not None
+        return children_of(self.process.pid)
+
+    def connection(self, timeout: float = 30) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+
+def children_of(parent: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        if int(fields[1]) == parent:
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pattern_values(code: str) -> dict[str, float]:
+    """Values that make the site choose combination ``code``: its panels, mid typical range."""
+    return {k: round(sum(FACTORS_BY_KEY[k].typical) / 2, 4) for k in combination_factor_keys(code)}
+
+
+def post_json(conn: http.client.HTTPConnection, path: str, body: bytes,
+              headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    conn.request("POST", path, body=body, headers={"Content-Type": "application/json",
+                                                   **(headers or {})})
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+# --- (a) latency at concurrency 1 ---------------------------------------------------------------
+
+def latency_per_combination(site: LoopbackSite, n: int) -> dict[str, list[float]]:
+    conn = site.connection()
+    out: dict[str, list[float]] = {}
+    for code in COMBINATION_CODES:
+        body = json.dumps({"values": pattern_values(code), "horizon": 1}).encode()
+        for _ in range(20):  # warm: connection, catalogue cache, executor
+            status, payload = post_json(conn, "/api/v1/predict", body)
+        assert status == 200, payload
+        assert json.loads(payload)["combination"] == code, payload
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            status, payload = post_json(conn, "/api/v1/predict", body)
+            times.append((time.perf_counter() - start) * 1000)
+            assert status == 200, payload
+        out[code] = times
+    conn.close()
+    return out
+
+
+# --- (b) throughput at concurrency N -------------------------------------------------------------
+
+def _client_process(port: int, threads: int, seconds: float, start_at: float, queue) -> None:
+    bodies = [json.dumps({"values": pattern_values(c), "horizon": 1}).encode()
+              for c in COMBINATION_CODES]
+
+    def run(index: int) -> tuple[list[float], int, int]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        times: list[float] = []
+        errors = other = 0
+        i = index
+        while time.time() < start_at:
+            time.sleep(0.001)
+        end = start_at + seconds
+        while time.time() < end:
+            body = bodies[i % len(bodies)]
+            i += 1
+            start = time.perf_counter()
+            try:
+                status, _payload = post_json(conn, "/api/v1/predict", body)
+            except (OSError, http.client.HTTPException):
+                errors += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                continue
+            times.append((time.perf_counter() - start) * 1000)
+            if status != 200:
+                other += 1
+        conn.close()
+        return times, errors, other
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(run, range(threads)))
+    queue.put(([t for r in results for t in r[0]], sum(r[1] for r in results),
+               sum(r[2] for r in results)))
+
+
+def throughput(site: LoopbackSite, concurrency: int, seconds: float,
+               processes: int) -> dict[str, float]:
+    processes = max(1, min(processes, concurrency))
+    per = [concurrency // processes + (1 if i < concurrency % processes else 0)
+           for i in range(processes)]
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    start_at = time.time() + 2.0  # every client connected and waiting
+    procs = [ctx.Process(target=_client_process, args=(site.port, n, seconds, start_at, queue))
+             for n in per]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=seconds + 120) for _ in procs]
+    for p in procs:
+        p.join()
+    times = [t for r in results for t in r[0]]
+    return {"requests": len(times), "rps": len(times) / seconds,
+            "median_ms": statistics.median(times) if times else float("nan"),
+            "p99_ms": percentile(times, 99), "errors": sum(r[1] for r in results),
+            "non_200": sum(r[2] for r in results)}
+
+
+# --- (d) the original way ------------------------------------------------------------------------
+
+ORIGINAL_WAY = r"""
+import io, sys, zipfile, json
+import numpy as np
+import pandas as pd
+import torch
+
+path, values = sys.argv[1], json.loads(sys.argv[2])
+module = torch.jit.load(path, map_location="cpu")
+module.eval()
+with zipfile.ZipFile(path) as archive:
+    name = next(n for n in archive.namelist() if n.endswith("/extra/baseline.csv"))
+    baseline = pd.read_csv(io.BytesIO(archive.read(name)))
+baseline = baseline.sort_values("probability", ascending=False).reset_index(drop=True)
+p = baseline["probability"].to_numpy()
+y = baseline["severe"].to_numpy()
+rates = []
+for i in range(len(p)):
+    w = 10 if p[i] > 0.8 else (15 if p[i] >= 0.3 else 20)
+    rates.append(float(y[max(0, i - w):i + w + 1].mean()))
+rates = sorted(rates, reverse=True)
+x = torch.tensor([values], dtype=torch.float32)
+with torch.no_grad():
+    q = float(torch.softmax(module(x), dim=1)[0, 1])
+print(json.dumps({"raw": q, "actual": rates[int(np.argmin(np.abs(p - q)))]}))
+"""
+
+
+def original_way(model_file: Path, values: list[float], runs: int) -> list[float]:
+    times = []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([str(PYTHON), "-c", ORIGINAL_WAY, str(model_file), json.dumps(values)],
+                       check=True, capture_output=True, env=env, timeout=120)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+# --- main ------------------------------------------------------------------------------------------
+
+def cpu_note() -> str:
+    load1, load5, _ = os.getloadavg()
+    return f"{os.cpu_count()} cores, load average {load1:.2f} (1 min) / {load5:.2f} (5 min)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=300, help="per combination, for (a)")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--client-processes", type=int, default=4)
+    parser.add_argument("--original-runs", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("GUNICORN_WORKERS", 2)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument("--no-prediction-log", action="store_true",
+                        help="PRCRS_PREDICTION_LOG=0 (no database write per prediction)")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="prcrs-bench-"))
+    bundled, real = bundled_models_or_tiny(work)
+    print(f"PrCRS web serving benchmark ({time.strftime('%Y-%m-%d %H:%M:%S %Z')})")
+    print(f"machine: {cpu_note()}")
+    tiny_note = ("TINY STAND-IN MODELS (the bundled models_store/ files are not there yet): "
+                 "re-run after training lands")
+    print(f"models: {'bundled models_store/' if real else tiny_note}")
+    print(f"database: {'DATABASE_URL' if 'DATABASE_URL' in os.environ else 'SQLite (scratch)'}; "
+          f"gunicorn {args.workers} workers x {args.threads} threads, 1 torch thread each")
+    env = {"PRCRS_PREDICTION_LOG": "0"} if args.no_prediction_log else {}
+    print(f"prediction log: {'off' if args.no_prediction_log else 'on (one row per prediction)'}")
+    site = LoopbackSite(work, bundled, workers=args.workers, threads=args.threads, env=env)
+    try:
+        start = time.perf_counter()
+        site.migrate()
+        site.start()
+        print(f"start-up: migrate + {args.workers} workers loading 18 models each: "
+              f"{time.perf_counter() - start:.1f} s")
+
+        print(f"\n(a) JSON API, concurrency 1, {args.requests} requests per combination")
+        per_combo = latency_per_combination(site, args.requests)
+        for code, times in per_combo.items():
+            print(f"    combination {code:>4} ({len(combination_factor_keys(code)):2d} inputs): "
+                  f"median {statistics.median(times):6.2f} ms   p99 {percentile(times, 99):6.2f} ms")
+        all_times = [t for times in per_combo.values() for t in times]
+        median_a = statistics.median(all_times)
+        print(f"    all: median {median_a:.2f} ms, p99 {percentile(all_times, 99):.2f} ms "
+              f"(target: median < 5 ms)")
+
+        print(f"\n(b) throughput, concurrency {args.concurrency}, {args.seconds:.0f} s, client "
+              f"{args.client_processes} processes with threads on the same cores")
+        tp = throughput(site, args.concurrency, args.seconds, args.client_processes)
+        print(f"    {tp['requests']} requests: {tp['rps']:.0f} predictions/s, median "
+              f"{tp['median_ms']:.2f} ms, p99 {tp['p99_ms']:.2f} ms, errors {tp['errors']}, "
+              f"non-200 {tp['non_200']} (target: >= 400/s, zero errors)")
+
+        print("\n(c) resident memory per worker, all 18 models loaded")
+        for pid in site.worker_pids():
+            print(f"    worker {pid}: {rss_mib(pid):.0f} MiB VmRSS (target < 400 MiB)")
+        print(f"    master {site.process.pid}: {rss_mib(site.process.pid):.0f} MiB")
+
+        print(f"\n(d) original way, {args.original_runs} runs: fresh process, import torch + "
+              "pandas, load the TorchScript file, read baseline.csv, build the table, predict")
+        model_file = bundled / f"{slot_name(1, '1234')}.pt"
+        values = list(pattern_values("1234").values())
+        times_d = original_way(model_file, values, args.original_runs)
+        median_d = statistics.median(times_d)
+        print(f"    median {median_d:.0f} ms, min {min(times_d):.0f} ms, max {max(times_d):.0f} ms")
+        median_a_1234 = statistics.median(per_combo["1234"])
+        print(f"\nratio (d)/(a): {median_d / median_a:.0f}x (all combinations), "
+              f"{median_d / median_a_1234:.0f}x (combination 1234, the file (d) used); "
+              "target >= 300x")
+        print(f"\nafter: {cpu_note()}")
+    finally:
+        site.stop()
+        if args.keep:
+            print(f"scratch directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
