@@ -41,9 +41,15 @@ def original_rows(rows=ROWS):
     return [(p, int(p >= 0.5), y) for p, y in rows]
 
 
-def message(exc_info) -> str:
+@pytest.fixture(autouse=True)
+def _english():
+    # Messages with numbers are formatted when raised, in the language active then (an admin's).
     with translation.override("en"):
-        return str(exc_info.value)
+        yield
+
+
+def message(exc_info) -> str:
+    return str(exc_info.value)
 
 
 # --- accepted ------------------------------------------------------------------------------------
@@ -179,3 +185,10 @@ def test_a_file_that_is_neither_csv_nor_workbook_is_refused(data):
 def test_a_baseline_error_is_a_value_error():
     # Callers that catch ValueError (bundled-model registration) also catch baseline problems.
     assert issubclass(BaselineError, ValueError)
+
+
+def test_messages_come_in_the_admins_language():
+    with translation.override("zh-hans"), pytest.raises(BaselineError) as exc:
+        parse_baseline_csv(csv_text(ROWS[:5]))
+    assert message(exc) != "The baseline has 5 rows; at least 20 are needed."
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in message(exc))
