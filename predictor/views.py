@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from predictor import prediction_log
 from predictor.catalogue import COMBINATIONS
@@ -29,7 +29,7 @@ FORM_ID = "prediction-form"
 SWITCH_LANGUAGE = "switch_language"
 
 
-@require_GET
+@require_safe
 def language_root(request: HttpRequest) -> HttpResponse:
     """``/`` -> ``/zh-hans/`` or ``/en/`` by the language cookie or Accept-Language, else Chinese."""
     language = translation.get_language_from_request(request)
@@ -66,12 +66,12 @@ class ResultView:
         return self.combination, self.ignored, self.imputed
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def predict_page(request: HttpRequest) -> HttpResponse:
     catalogue = live_catalogue(REGISTRY.snapshot().stamp)
     context: dict = {}
     status = 200
-    if request.method == "GET":
+    if request.method != "POST":
         form = PredictionForm(catalogue)
     elif SWITCH_LANGUAGE in request.POST:
         # Arrived from the other language's page: show what was typed, check nothing yet.

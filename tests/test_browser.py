@@ -40,10 +40,17 @@ def browser(tmp_path):
                      f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         options.add_argument(argument)
     options.binary_location = str(CHROMIUM)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
+
+
+def console_problems(driver) -> list[str]:
+    """Errors the page logged since the last call: failed loads, script errors, CSP refusals."""
+    return [entry["message"] for entry in driver.get_log("browser")
+            if entry["level"] == "SEVERE" or "Content Security Policy" in entry["message"]]
 
 
 def wait_for(driver, css: str, timeout: float = 15):
@@ -83,7 +90,7 @@ def screenshot(driver, name: str) -> Path:
     """The whole page, not just the window."""
     width = driver.get_window_size()["width"]
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(width, max(1000, height))
+    driver.set_window_size(width, max(1000, height + 200))  # + the window frame
     driver.execute_script("window.scrollTo(0, 0)")
     path = SCREENSHOTS / name
     driver.save_screenshot(str(path))
@@ -122,6 +129,7 @@ def test_a_physician_fills_the_cytokines_switches_language_and_corrects_a_value(
     tops = {card.location["y"] for card in cards}
     assert len(tops) == 1
     screenshot(browser, "prcrs-result-zh-hans.png")
+    assert console_problems(browser) == []
 
     # Switch to English: the labels change and every value typed stays.
     browser.find_element(By.CSS_SELECTOR, '.language-switch button[value="en"]').click()
@@ -137,6 +145,7 @@ def test_a_physician_fills_the_cytokines_switches_language_and_corrects_a_value(
     assert "Tomorrow" in result and "reference patient-days" in result
     assert "For research use only." in result
     screenshot(browser, "prcrs-result-en.png")
+    assert console_problems(browser) == []
 
     # An implausible value: the error sits next to the field, in English, value kept.
     il6 = field(browser, "il6")

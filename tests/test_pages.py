@@ -7,6 +7,7 @@ from html import unescape
 from pathlib import Path
 
 import pytest
+import torch
 from django.conf import settings
 from django.template.defaultfilters import floatformat
 from django.template.loader import render_to_string
@@ -15,7 +16,8 @@ from django.utils import translation
 
 from predictor.catalogue import FACTORS, FACTORS_BY_KEY, panel_factor_keys
 from predictor.prediction import predict
-from tests.conftest import CYTOKINES
+from tests.conftest import CYTOKINES, install_model
+from tests.model_files import tiny_model_bytes
 
 EN, ZH = "/en/", "/zh-hans/"
 
@@ -136,6 +138,14 @@ def test_the_root_redirects_by_accept_language_chinese_by_default(client, db, ac
     assert response.status_code == 302
     assert response["Location"] == target
     assert "Accept-Language" in response["Vary"]
+
+
+def test_the_root_redirect_answers_head_and_follows_the_language_cookie(client, db):
+    assert client.head("/")["Location"] == ZH
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    response = client.get("/", HTTP_ACCEPT_LANGUAGE="zh-CN")
+    assert response["Location"] == EN
+    assert "Cookie" in response["Vary"]
 
 
 def test_the_language_switch_posts_the_typed_values_to_the_other_language(client, db):
@@ -357,6 +367,19 @@ def test_a_missing_model_message_is_in_chinese_on_the_chinese_page(client, db):
     with translation.override("zh-hans"):
         three_days = translation.gettext("in three days")
     assert three_days != "in three days" and three_days in text_of(response)
+
+
+class NanModel(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full((x.shape[0], 2), float("nan"))
+
+
+def test_a_model_without_a_valid_score_gives_a_503_not_a_made_up_probability(client, db):
+    install_model(1, "4", data=tiny_model_bytes(1, "4", module=NanModel()))
+    response = client.post(EN, {**CYTOKINES, "horizon": "1"})
+    assert response.status_code == 503
+    assert "The model h1-4-v1 gave no valid result for these values." in text_of(response)
+    assert 'id="result"' not in response.content.decode()
 
 
 def test_each_served_horizon_is_logged_as_a_web_prediction(client, tiny_models):
