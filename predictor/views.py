@@ -6,7 +6,7 @@ templates. Every rule (parsing, limits, the combination choice, calibration) liv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -31,7 +31,7 @@ SWITCH_LANGUAGE = "switch_language"
 
 @require_safe
 def language_root(request: HttpRequest) -> HttpResponse:
-    """``/`` -> ``/zh-hans/`` or ``/en/`` by the language cookie or Accept-Language, else Chinese."""
+    """``/`` -> ``/zh-hans/`` or ``/en/``: language cookie, else Accept-Language, else Chinese."""
     language = translation.get_language_from_request(request)
     with translation.override(language):
         response = HttpResponseRedirect(reverse("predict"))
@@ -75,7 +75,8 @@ def predict_page(request: HttpRequest) -> HttpResponse:
         form = PredictionForm(catalogue)
     elif SWITCH_LANGUAGE in request.POST:
         # Arrived from the other language's page: show what was typed, check nothing yet.
-        typed = {key: value for key, value in request.POST.items() if key in form_keys(catalogue)}
+        keys = _form_keys(catalogue)
+        typed = {key: value for key, value in request.POST.items() if key in keys}
         form = PredictionForm(catalogue, initial=typed)
         form.note_typical_range_flags(typed)
     else:
@@ -103,7 +104,7 @@ def predict_page(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def form_keys(catalogue: LiveCatalogue) -> set[str]:
+def _form_keys(catalogue: LiveCatalogue) -> set[str]:
     return {"horizon", *catalogue.by_key}
 
 
@@ -135,15 +136,15 @@ def _result_view(result: HorizonPrediction, catalogue: LiveCatalogue) -> ResultV
         combination=result.combination,
         combination_name=str(catalogue.combination_names.get(result.combination, "")),
         model_version=result.model_version,
-        ignored=tuple(NamedValue(_label(catalogue, key)) for key in _in_catalogue_order(
-            catalogue, result.ignored)),
-        imputed=tuple(NamedValue(_label(catalogue, key), _with_unit(catalogue, key, value))
-                      for key, value in sorted(result.imputed.items(),
-                                               key=lambda item: catalogue.by_key[item[0]].position)),
+        ignored=tuple(NamedValue(_label(catalogue, key))
+                      for key in _in_catalogue_order(catalogue, result.ignored)),
+        imputed=tuple(NamedValue(_label(catalogue, key),
+                                 _with_unit(catalogue, key, result.imputed[key]))
+                      for key in _in_catalogue_order(catalogue, result.imputed)),
     )
 
 
-def _in_catalogue_order(catalogue: LiveCatalogue, keys: Sequence[str]) -> list[str]:
+def _in_catalogue_order(catalogue: LiveCatalogue, keys: Iterable[str]) -> list[str]:
     return sorted(keys, key=lambda key: catalogue.by_key[key].position)
 
 

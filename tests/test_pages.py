@@ -29,7 +29,10 @@ def client() -> Client:
 
 def text_of(response) -> str:
     """The page as text with tags and runs of whitespace collapsed, for readable assertions."""
-    html = response.content.decode()
+    return text_of_html(response.content.decode())
+
+
+def text_of_html(html: str) -> str:
     html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
 
@@ -107,6 +110,15 @@ def test_the_form_offers_each_horizon_and_all_three_by_default(client, db):
 def test_the_form_explains_the_recommended_order(client, db):
     assert "1234 > 123 > 4 > 23 > 3 > 2" in text_of(client.get(EN))
     assert "1234 > 123 > 4 > 23 > 3 > 2" in text_of(client.get(ZH))
+
+
+def test_without_javascript_the_panels_show_their_counts_and_open_where_values_are(client,
+                                                                                   tiny_models):
+    html = client.post(EN, {**CYTOKINES, "il6": "x", "horizon": "all"}).content.decode()
+    panels = dict(re.findall(r'<details class="panel" data-panel="(\d)"[^>]*?(open)?>', html))
+    assert panels == {"1": "", "2": "", "3": "", "4": "open"}
+    assert "7 of 7 entered" in text_of_html(html) and "0 of 9 entered" in text_of_html(html)
+    assert re.search(r'<p class="combination-status"[^>]*hidden', html)  # the script shows it
 
 
 def test_the_page_has_no_inline_script_or_style_and_loads_its_own_files(client, db):
@@ -348,8 +360,8 @@ def test_a_percentage_is_typed_as_a_percent(client, tiny_models, typed):
 
 def test_a_percentage_given_as_a_fraction_is_flagged_not_misread(client, tiny_models):
     values = {**typical_middle(2), "neutrophil_pct": "0.45"}  # 0.45 % with a percent unit
-    response = client.post(EN, {**values, "horizon": "1"})
-    assert "0.45 % is outside the typical range 40–75 %" in field_block(response, "neutrophil_pct")
+    block = field_block(client.post(EN, {**values, "horizon": "1"}), "neutrophil_pct")
+    assert "0.45 % is outside the typical range 40–75 %" in block
 
 
 def test_a_missing_model_gives_a_clear_503_page_with_the_values_kept(client, db):
