@@ -1,12 +1,14 @@
 #!/usr/bin/env python
 """Server-side latency of one prediction, per input width (a script, not a test).
 
-    .venv/bin/python bench/predict_latency.py [--runs 2000] [--warmup 300] [--tiny]
+    .venv/bin/python bench/predict_latency.py [--runs 2000] [--warmup 300] [--tiny | --network]
 
 Sets Django up on a scratch SQLite database and model directory (PRCRS_VAR_DIR,
 PRCRS_MODELS_DIR, DATABASE_URL point into a temporary directory, removed afterwards), registers
 the 18 bundled models from models_store/ when they are all there (else, or with ``--tiny``, tiny
-real TorchScript models built like tests/model_files.py), then times ``predict(values, [1])``
+real TorchScript models built like tests/model_files.py; ``--network``: untrained networks of the
+trained models' architecture, to time that before trained files exist), then times
+``predict(values, [1])``
 in process, batch 1, on the CPU: validation, combination choice, the model, calibration. That is
 what a request pays on top of HTTP and JSON, which the last lines time separately.
 
@@ -45,7 +47,7 @@ def configure_environment(scratch: Path) -> None:
     os.environ.setdefault("DJANGO_LOG_FORMAT", "text")
 
 
-def register_models(use_tiny: bool) -> str:
+def register_models(use_tiny: bool, use_network: bool = False) -> str:
     """Install and activate 18 models; returns a description of which."""
     from django.conf import settings
 
@@ -54,6 +56,10 @@ def register_models(use_tiny: bool) -> str:
 
     bundled_dir = Path(settings.PRCRS_BUNDLED_MODELS_DIR)
     found = bundled_files(bundled_dir) if bundled_dir.is_dir() else []
+    if use_network:
+        _register(HORIZONS, COMBINATION_CODES, _network_bytes)
+        return ("untrained PrCRS networks + linear part, as the training export builds them "
+                "(predictor.training, default recipe): the real architecture, random weights")
     if not use_tiny and len(found) == len(HORIZONS) * len(COMBINATION_CODES):
         created = register_bundled_models(bundled_dir)
         if len(created) == len(found):
@@ -63,21 +69,43 @@ def register_models(use_tiny: bool) -> str:
     elif not use_tiny:
         print(f"! {len(found)} of 18 bundled files in {bundled_dir}; using tiny models",
               file=sys.stderr)
-    _register_tiny(HORIZONS, COMBINATION_CODES)
+    _register(HORIZONS, COMBINATION_CODES, _tiny_bytes)
     return "tiny TorchScript models (tests/model_files.py: log1p + linear), not the trained ones"
 
 
-def _register_tiny(horizons, codes) -> None:
+def _tiny_bytes(horizon: int, code: str) -> bytes:
+    from tests.model_files import tiny_model_bytes
+
+    return tiny_model_bytes(horizon, code, bias=0.1 * horizon)
+
+
+def _network_bytes(horizon: int, code: str) -> bytes:
+    import torch
+
+    from predictor.catalogue import combination_width
+    from predictor.training.export import EnsembleModule
+    from predictor.training.fit import build_network
+    from predictor.training.recipe import Recipe
+    from tests.model_files import TinyModel, tiny_model_bytes
+
+    torch.manual_seed(horizon)
+    width = combination_width(code)
+    recipe = Recipe()
+    module = EnsembleModule(build_network(width, recipe), TinyModel(width),
+                            recipe.ensemble_net_weight).eval()
+    return tiny_model_bytes(horizon, code, module=module)
+
+
+def _register(horizons, codes, make_bytes) -> None:
     from predictor.baselines import parse_baseline_csv
     from predictor.model_files import read_extra_files, read_manifest
     from predictor.models import ModelVersion
     from predictor.versions import activate, record_version
-    from tests.model_files import tiny_model_bytes
 
     ModelVersion.objects.all().delete()
     for horizon in horizons:
         for code in codes:
-            data = tiny_model_bytes(horizon, code, bias=0.1 * horizon)
+            data = make_bytes(horizon, code)
             extras = read_extra_files(data)
             activate(record_version(
                 horizon=horizon, combination=code, data=data, original_name=f"h{horizon}_c{code}.pt",
@@ -112,8 +140,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--tiny", action="store_true", help="time tiny models even if bundled "
-                                                            "ones are there")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--tiny", action="store_true",
+                       help="time tiny models even if bundled ones are there")
+    which.add_argument("--network", action="store_true",
+                       help="time untrained networks of the trained models' architecture")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="prcrs-bench-"))
@@ -139,7 +170,7 @@ def run(args) -> int:
     from predictor.registry import REGISTRY
 
     call_command("migrate", verbosity=0)
-    which = register_models(args.tiny)
+    which = register_models(args.tiny, args.network)
     translation.activate("en")
     snapshot = REGISTRY.snapshot()
     assert len(snapshot.models) == 18 and not snapshot.failures, snapshot.failures
