@@ -74,7 +74,9 @@ logconfig_dict = {
     "root": {"handlers": ["error"], "level": "INFO"},
     "loggers": {
         "gunicorn.error": {"handlers": ["error"], "level": loglevel.upper(), "propagate": False},
-        "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+        # GUNICORN_ACCESS_LOG= (empty) turns access lines off.
+        "gunicorn.access": {"handlers": ["access"] if accesslog else [],
+                            "level": "INFO" if accesslog else "CRITICAL", "propagate": False},
     },
 }
 
@@ -83,10 +85,14 @@ def post_worker_init(worker) -> None:
     """Load every active model in this worker before it accepts a request."""
     from django.db import connections
 
+    from predictor.live_catalogue import live_catalogue
     from predictor.registry import REGISTRY
 
     try:
         snapshot = REGISTRY.snapshot()
+        # The catalogue (texts, limits) is cached per serving stamp: read it now too, so this
+        # worker can validate and answer even if the database goes away later.
+        live_catalogue(snapshot.stamp)
         worker.log.info("worker %s ready: %d model(s) loaded, %d failed (stamp %s)",
                         worker.pid, len(snapshot.models), len(snapshot.failures), snapshot.stamp)
     except Exception:  # the database may be away: start anyway, /readyz says not ready

@@ -57,6 +57,10 @@ class RequestBodyLimitMiddleware:
             length = 0
         limit = body_limit_for(request.path_info)
         if length > limit:
+            # Read and drop a moderately oversize body so the client's kept-alive connection
+            # stays in step. Beyond that the server closes the connection after this answer
+            # (WSGI leaves "Connection" to the server; nginx in front refuses such bodies).
+            _discard_body(request, length)
             return self._too_large(request, limit)
         return self.get_response(request)
 
@@ -70,9 +74,30 @@ class RequestBodyLimitMiddleware:
             response: HttpResponse = JsonResponse({"errors": {"__all__": [message]}}, status=413)
         else:
             response = HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
-        # The unread body would otherwise be taken for the next request on a kept-alive connection.
-        response["Connection"] = "close"
         return response
+
+
+# Up to this much of an oversize body is read and dropped (gunicorn itself drains only 64 KiB
+# of an unread body before it drops a kept-alive connection).
+_DISCARD_MAX_BYTES = 1024 * 1024
+
+
+def _discard_body(request: HttpRequest, length: int) -> bool:
+    if length > _DISCARD_MAX_BYTES:
+        return False
+    stream = request.META.get("wsgi.input")
+    if stream is None:
+        return False
+    remaining = length
+    try:
+        while remaining > 0:
+            chunk = stream.read(min(remaining, 65536))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+    except OSError:  # the client gave up: nothing to keep alive
+        return False
+    return remaining <= 0
 
 
 def _request_language(request: HttpRequest) -> str:
