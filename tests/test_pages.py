@@ -189,6 +189,21 @@ def test_pages_without_the_form_switch_language_with_plain_links(rf: RequestFact
     assert "<button" not in html
 
 
+def test_a_missing_page_is_shown_in_the_site_layout_with_a_language_switch(client, db):
+    response = client.get("/en/no-such-page/")
+    assert response.status_code == 404
+    assert "Page not found" in text_of(response)
+    assert 'href="/zh-hans/"' in response.content.decode()  # the other language's home
+    with translation.override("zh-hans"):
+        assert "找不到" in text_of(client.get("/zh-hans/no-such-page/"))
+
+
+def test_the_server_error_page_renders_without_a_request(db):
+    with translation.override("en"):
+        html = render_to_string("500.html")
+    assert "Server error" in html
+
+
 # --- errors --------------------------------------------------------------------------------------
 
 def test_an_error_is_shown_next_to_its_field_in_english_with_every_value_kept(client, tiny_models):
