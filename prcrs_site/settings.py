@@ -43,6 +43,8 @@ MIDDLEWARE = [
     # Right after SecurityMiddleware: the CSP header goes on every response (static files too),
     # and an oversize body is refused before anything reads it.
     "prcrs_site.security.ContentSecurityPolicyMiddleware",
+    # Probes call a replica by its IP: answered before CommonMiddleware checks ALLOWED_HOSTS.
+    "predictor.health.HealthCheckMiddleware",
     "prcrs_site.security.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -5,12 +5,20 @@
 - ``/readyz``: the database answers and every slot with an active version in the database is
   loaded in this process (readiness). 503 with the reasons otherwise, so a load balancer sends
   traffic only to replicas that can serve every combination they are expected to.
+
+Probes address a replica by its own IP, which is not in ALLOWED_HOSTS: ``HealthCheckMiddleware``
+answers these two paths before anything validates the Host header (and before sessions,
+CSRF or language prefixes could get involved). The URL routes exist for ``reverse()`` and for
+the test client.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -75,3 +83,20 @@ def readyz(request: HttpRequest) -> JsonResponse:
     ready, details = readiness()
     return JsonResponse({"status": "ready" if ready else "unavailable"} | details,
                         status=200 if ready else 503, json_dumps_params={"ensure_ascii": False})
+
+
+_CHECKS: dict[str, Callable[[HttpRequest], JsonResponse]] = {"/healthz": healthz, "/readyz": readyz}
+
+
+class HealthCheckMiddleware:
+    """Answers /healthz and /readyz whatever the Host header; everything else passes through."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        check = _CHECKS.get(request.path_info)
+        if check is None:
+            return self.get_response(request)
+        with translation.override(translation.get_language_from_request(request)):
+            return check(request)
