@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -88,6 +89,15 @@ def post_worker_init(worker) -> None:
     from predictor.live_catalogue import live_catalogue
     from predictor.registry import REGISTRY
 
+    # The arbiter kills a worker that stays silent for `timeout` seconds, loading included:
+    # keep telling it we are alive while the models load.
+    loading = threading.Event()
+
+    def heartbeat() -> None:
+        while not loading.wait(1.0):
+            worker.notify()
+
+    threading.Thread(target=heartbeat, name="prcrs-load-heartbeat", daemon=True).start()
     try:
         snapshot = REGISTRY.snapshot()
         # The catalogue (texts, limits) is cached per serving stamp: read it now too, so this
@@ -98,5 +108,6 @@ def post_worker_init(worker) -> None:
     except Exception:  # the database may be away: start anyway, /readyz says not ready
         worker.log.exception("worker %s could not load models at start", worker.pid)
     finally:
+        loading.set()
         # Requests run on other threads with their own connections; don't keep this one open.
         connections.close_all()
