@@ -7,7 +7,6 @@ import json
 import pytest
 import torch
 from django.test import Client
-from django.utils import translation
 
 from predictor.catalogue import (
     COMBINATION_CODES,
