@@ -3,7 +3,7 @@
     .venv/bin/python bench/serving.py [--seconds 30] [--concurrency 16] [--requests 300]
 
 Prints figures; it is not a test. A scratch directory holds the database (SQLite unless
-DATABASE_URL is set) and the models directory; ``migrate`` registers the bundled model files
+--database-url is given) and the models directory; ``migrate`` registers the bundled model files
 of ``models_store/`` (or, while those do not exist yet, tiny stand-in models built like the
 tests' and said so in the output). Then:
 
@@ -90,7 +90,7 @@ class LoopbackSite:
     """PrCRS web under gunicorn on 127.0.0.1 with a scratch database and models directory."""
 
     def __init__(self, work: Path, bundled: Path, *, workers: int = 2, threads: int = 4,
-                 env: dict[str, str] | None = None):
+                 database_url: str | None = None, env: dict[str, str] | None = None):
         self.work = work
         self.port = free_port()
         self.workers = workers
@@ -98,14 +98,14 @@ class LoopbackSite:
         self.log_path = work / "gunicorn.log"
         self.process: subprocess.Popen | None = None
         self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("DJANGO_", "GUNICORN_", "PRCRS_"))} | {
+                    if not k.startswith(("DJANGO_", "GUNICORN_", "PRCRS_", "DATABASE_"))} | {
             "DJANGO_SETTINGS_MODULE": "prcrs_site.settings",
             "DJANGO_DEBUG": "0",
             "DJANGO_SECRET_KEY": "loopback-only-" + "k" * 40,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DJANGO_LOG_FORMAT": "json",
-            "DATABASE_URL": os.environ.get("DATABASE_URL",
-                                           f"sqlite:///{self.db_dir / 'db.sqlite3'}"),
+            # Never the caller's DATABASE_URL by accident: a scratch SQLite file unless given.
+            "DATABASE_URL": database_url or f"sqlite:///{self.db_dir / 'db.sqlite3'}",
             "PRCRS_VAR_DIR": str(work / "var"),
             "PRCRS_MODELS_DIR": str(work / "models"),
             "PRCRS_BUNDLED_MODELS_DIR": str(bundled),
@@ -358,6 +358,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("GUNICORN_WORKERS", 2)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument("--database-url", help="instead of a scratch SQLite file, e.g. "
+                        "postgres://... (its tables are migrated)")
     parser.add_argument("--no-prediction-log", action="store_true",
                         help="PRCRS_PREDICTION_LOG=0 (no database write per prediction)")
     args = parser.parse_args()
@@ -369,11 +371,12 @@ def main() -> None:
     tiny_note = ("TINY STAND-IN MODELS (the bundled models_store/ files are not there yet): "
                  "re-run after training lands")
     print(f"models: {'bundled models_store/' if real else tiny_note}")
-    print(f"database: {'DATABASE_URL' if 'DATABASE_URL' in os.environ else 'SQLite (scratch)'}; "
+    print(f"database: {'--database-url' if args.database_url else 'SQLite (scratch, WAL)'}; "
           f"gunicorn {args.workers} workers x {args.threads} threads, 1 torch thread each")
     env = {"PRCRS_PREDICTION_LOG": "0"} if args.no_prediction_log else {}
     print(f"prediction log: {'off' if args.no_prediction_log else 'on (one row per prediction)'}")
-    site = LoopbackSite(work, bundled, workers=args.workers, threads=args.threads, env=env)
+    site = LoopbackSite(work, bundled, workers=args.workers, threads=args.threads,
+                        database_url=args.database_url, env=env)
     try:
         start = time.perf_counter()
         site.migrate()
