@@ -338,3 +338,15 @@ def test_gunicorn_accepts_the_configuration():
                              "-c", "gunicorn.conf.py"], cwd=ROOT, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_djangos_deployment_checklist_passes_with_the_tls_switches_on():
+    result = _run_settings({
+        "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "k9!Qz" * 12,
+        "DJANGO_ALLOWED_HOSTS": "prcrs.example.org", "DJANGO_SECURE_COOKIES": "1",
+        "DJANGO_SECURE_SSL_REDIRECT": "1", "DJANGO_SECURE_HSTS_SECONDS": "31536000",
+        "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "1", "DJANGO_SECURE_HSTS_PRELOAD": "1"},
+        "import sys; from django.core.management import execute_from_command_line; "
+        "execute_from_command_line(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
