@@ -194,6 +194,7 @@ PRCRS_ADMIN_URL = env_str("PRCRS_ADMIN_URL", "admin/").strip("/") + "/"
 # Admin uploads: checked in a separate, limited process before anything is recorded.
 PRCRS_MAX_UPLOAD_MB = env_float("PRCRS_MAX_UPLOAD_MB", 50)
 PRCRS_UPLOAD_CHECK_SECONDS = env_float("PRCRS_UPLOAD_CHECK_SECONDS", 20)
+# Address space the checked model may use on top of PyTorch itself (RLIMIT_AS in the child).
 PRCRS_UPLOAD_CHECK_MEMORY_MB = env_int("PRCRS_UPLOAD_CHECK_MEMORY_MB", 2048)
 # One row per served prediction (lab values only, no identifiers); off with 0.
 PRCRS_PREDICTION_LOG = env_bool("PRCRS_PREDICTION_LOG", True)

@@ -3,8 +3,10 @@
     python -m predictor.check_model_file PATH COMBINATION [--memory-mb N] [--cpu-seconds N]
 
 Loading a TorchScript archive runs its code, so it happens here and never in a web worker: this
-process caps its own address space and CPU time before importing torch, and the parent
-(``predictor.upload_checks``) kills it after a wall-clock limit. It imports neither Django nor
+process caps its CPU time, then imports PyTorch (trusted code, whose own size differs between CPU
+and CUDA builds), then caps its address space at what it uses at that point plus
+``--memory-mb`` before it touches the upload; the parent (``predictor.upload_checks``) kills it
+after a wall-clock limit. It imports neither Django nor
 the database. It prints one JSON object on its last stdout line: ``{"ok": true, ...}`` or
 ``{"ok": false, "code": "...", ...}``; the parent turns codes into translated messages.
 """
@@ -25,10 +27,25 @@ def _limit(kind: int, value: int) -> None:
     resource.setrlimit(kind, (value, hard if hard != resource.RLIM_INFINITY else value))
 
 
-def apply_limits(memory_mb: int, cpu_seconds: int) -> None:
-    """Cap this process before anything from the upload is touched."""
+def address_space_bytes() -> int:
+    """This process's current virtual memory size (Linux), 0 where unknown."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def limit_memory(memory_mb: int) -> None:
+    """Allow ``memory_mb`` of address space on top of what the process already uses."""
     if memory_mb > 0:
-        _limit(resource.RLIMIT_AS, memory_mb * 1024 * 1024)
+        _limit(resource.RLIMIT_AS, address_space_bytes() + memory_mb * 1024 * 1024)
+
+
+def apply_limits(cpu_seconds: int) -> None:
     if cpu_seconds > 0:  # a backstop; the parent's wall-clock limit normally acts first
         _limit(resource.RLIMIT_CPU, cpu_seconds)
     _limit(resource.RLIMIT_CORE, 0)
@@ -47,13 +64,17 @@ def dry_run_inputs(combination: str) -> tuple[list[float], list[list[float]]]:
     return single, batch
 
 
-def check(path: str, combination: str) -> dict:
+def check(path: str, combination: str, memory_mb: int = 0) -> dict:
     import torch
 
     torch.set_num_threads(1)
+    torch.zeros(8, 2).softmax(dim=1)  # allocator and thread pool set up before the cap
+    limit_memory(memory_mb)
     try:
         module = torch.jit.load(path, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - any failure to load is the answer
+        if _out_of_memory(exc):
+            return {"ok": False, "code": "memory"}
         return {"ok": False, "code": "load_failed", "detail": _short(exc)}
     module.eval()
     single, batch = dry_run_inputs(combination)
@@ -64,6 +85,8 @@ def check(path: str, combination: str) -> dict:
             with torch.inference_mode():
                 out = module(x)
         except Exception as exc:  # noqa: BLE001 - wrong width shows up here
+            if _out_of_memory(exc):
+                return {"ok": False, "code": "memory"}
             return {"ok": False, "code": "forward_failed", "batch": len(rows),
                     "width": len(single), "detail": _short(exc)}
         if not isinstance(out, torch.Tensor):
@@ -83,6 +106,11 @@ def check(path: str, combination: str) -> dict:
             "torch": torch.__version__}
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or "can't allocate memory" in str(exc) \
+        or "bad_alloc" in str(exc)
+
+
 def _short(exc: BaseException) -> str:
     # A TorchScript error carries both tracebacks; its last line names the actual problem.
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
@@ -99,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-mb", type=int, default=2048)
     parser.add_argument("--cpu-seconds", type=int, default=60)
     args = parser.parse_args(argv)
-    apply_limits(args.memory_mb, args.cpu_seconds)
+    apply_limits(args.cpu_seconds)
     try:
-        result = check(args.path, args.combination)
+        result = check(args.path, args.combination, args.memory_mb)
     except MemoryError:
         result = {"ok": False, "code": "memory"}
     print(json.dumps(result), flush=True)

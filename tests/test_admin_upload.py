@@ -94,6 +94,12 @@ class EndlessLoop(torch.nn.Module):
         return torch.zeros([x.shape[0], 2]) + total
 
 
+class HugeAllocation(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        waste = torch.ones([256 * 1024 * 1024])  # 1 GiB of float32
+        return torch.zeros([x.shape[0], 2]) + waste.sum()
+
+
 def not_torchscript_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -178,6 +184,19 @@ def test_it_stops_a_model_that_runs_past_the_time_limit(admin_client, serving, s
     assert "took longer than 4 seconds, so it was stopped" in response.content.decode()
     assert ModelVersion.objects.get(state="active").pk == serving.pk
     assert served_version() == "h1-4-v1"
+
+
+def test_it_stops_a_model_that_needs_more_memory_than_allowed(admin_client, serving, settings):
+    settings.PRCRS_UPLOAD_CHECK_MEMORY_MB = 256
+    response = upload(admin_client, tiny_model_bytes(*SLOT, module=HugeAllocation()))
+    assert response.status_code == 400
+    assert "needed more than 256 MB of memory" in response.content.decode()
+    assert served_version() == "h1-4-v1"
+
+
+def test_the_memory_limit_leaves_room_for_an_ordinary_model(admin_client, serving, settings):
+    settings.PRCRS_UPLOAD_CHECK_MEMORY_MB = 256
+    assert upload(admin_client, tiny_model_bytes(*SLOT, bias=1.0)).status_code == 302
 
 
 def test_it_rejects_a_file_over_the_size_limit_before_reading_it(admin_client, serving,
