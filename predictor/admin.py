@@ -165,6 +165,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
               "activated_at", "manifest", "validation_report", "baseline_summary", "notes")
     readonly_fields = tuple(f for f in fields if f != "notes")
 
+    def get_queryset(self, request):
+        # The file bytes (up to PRCRS_MAX_UPLOAD_MB each) are never needed on admin pages.
+        return super().get_queryset(request).defer("content")
+
     @admin.display(description=_("SHA-256"))
     def short_sha(self, obj: ModelVersion) -> str:
         return obj.sha256[:12]
@@ -235,14 +239,15 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @staticmethod
     def _active_version(obj: ModelVersion) -> ModelVersion | None:
-        return ModelVersion.objects.filter(horizon=obj.horizon, combination=obj.combination,
-                                           state=ModelVersion.State.ACTIVE).first()
+        return ModelVersion.objects.defer("content").filter(
+            horizon=obj.horizon, combination=obj.combination,
+            state=ModelVersion.State.ACTIVE).first()
 
     def activate_view(self, request, object_id):
         """GET: what would change; POST (CSRF-checked by admin_view) with confirm: do it."""
         if not request.user.has_perm(ACTIVATE_PERMISSION):
             raise PermissionDenied
-        target = get_object_or_404(ModelVersion, pk=object_id)
+        target = get_object_or_404(ModelVersion.objects.defer("content"), pk=object_id)
         changelist = reverse("admin:predictor_modelversion_changelist")
         if target.state not in (ModelVersion.State.VALIDATED, ModelVersion.State.RETIRED):
             messages.error(request, gettext("%(version)s is %(state)s and cannot be activated.")

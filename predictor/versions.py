@@ -63,10 +63,10 @@ def activate(mv: ModelVersion, *, user=None) -> ModelVersion | None:
     Activating an older version than the current one is a rollback and is recorded as such.
     """
     with transaction.atomic():
-        mv = ModelVersion.objects.select_for_update().get(pk=mv.pk)
+        mv = ModelVersion.objects.select_for_update().defer("content").get(pk=mv.pk)
         if mv.state == ModelVersion.State.REJECTED:
             raise ValueError("a rejected version cannot serve")
-        previous = ModelVersion.objects.select_for_update().filter(
+        previous = ModelVersion.objects.select_for_update().defer("content").filter(
             horizon=mv.horizon, combination=mv.combination,
             state=ModelVersion.State.ACTIVE).exclude(pk=mv.pk).first()
         if previous is not None:
