@@ -4,6 +4,8 @@ well it did, with its calibration curve drawn as a server-side SVG (no script, n
 
 from __future__ import annotations
 
+import math
+
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import get_language, gettext_lazy as _
@@ -18,14 +20,20 @@ from predictor.versions import current_stamp
 # Metric keys in the order a clinician reads them, with their display names.
 METRIC_LABELS = {
     "auroc": _("AUROC"), "auprc": _("AUPRC"), "brier": _("Brier score"),
-    "ece": _("expected calibration error"), "sensitivity": _("sensitivity"),
-    "specificity": _("specificity"), "ppv": _("positive predictive value"),
-    "npv": _("negative predictive value"), "threshold": _("decision threshold"),
-    "n_patients": _("patients"), "n_days": _("patient-days"), "n_severe": _("severe days"),
+    "brier_raw": _("Brier score of the raw score"), "ece": _("expected calibration error"),
+    "sensitivity": _("sensitivity"), "specificity": _("specificity"),
+    "ppv": _("positive predictive value"), "npv": _("negative predictive value"),
+    "threshold": _("decision threshold"), "n_patients": _("patients"), "n": _("patient-days"),
+    "n_days": _("patient-days"), "severe": _("severe days"), "n_severe": _("severe days"),
 }
 EVALUATION_LABELS = {
-    "patient_cv": _("patient-level cross-validation"), "external": _("external validation"),
-    "holdout": _("held-out patients"), "test": _("test set"), "covid": _("COVID-19 cohort"),
+    "patient_cv": _("patient-level cross-validation"),
+    "patient_cv_new_onset": _("patient-level cross-validation, days before onset"),
+    "patient_cv_nested_selection": _("patient-level cross-validation with nested model choice"),
+    "row_level_cv": _("row-level cross-validation (the paper's protocol)"),
+    "no_lab_reference_auroc": _("reference without lab values (AUROC)"),
+    "external": _("external validation"), "holdout": _("held-out patients"),
+    "test": _("test set"), "covid": _("COVID-19 cohort"),
 }
 
 # Chart geometry (SVG user units).
@@ -54,31 +62,38 @@ def _format(value: object) -> str:
     if isinstance(value, bool) or value is None:
         return "—" if value is None else str(value)
     if isinstance(value, float):
-        return f"{value:.3f}"
+        return f"{value:.3f}" if math.isfinite(value) else "—"
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(
             isinstance(v, (int, float)) for v in value):
         return f"{value[0]:.3f}–{value[1]:.3f}"  # a confidence interval
     return str(value)
 
 
-def metric_tables(metrics: object) -> tuple[list, list[dict]]:
-    """Manifest ``metrics`` -> (column headers, rows per evaluation set).
+def metric_tables(metrics: object) -> tuple[list, list[dict], list[dict]]:
+    """Manifest ``metrics`` -> (column headers, table rows, other figures).
 
-    ``{"patient_cv": {"auroc": 0.81, ...}}`` gives one row "patient-level cross-validation";
-    flat ``{"auroc": 0.81}`` gives a single row. Unknown metric keys get a column of their own.
+    Each evaluation set (``{"patient_cv": {"auroc": 0.81, ...}}``) that has any of the usual
+    metrics is a table row, one column per usual metric; a flat ``{"auroc": 0.81}`` is a single
+    row. Sets of other figures (``{"no_lab_reference_auroc": {"grade": 0.7}}``) are listed
+    separately, as are a set's unusual keys. Text entries (notes) are left to the caller.
     """
     if not isinstance(metrics, dict) or not metrics:
-        return [], []
+        return [], [], []
     if not any(isinstance(v, dict) for v in metrics.values()):
         metrics = {"": metrics}
     sets = {name: values for name, values in metrics.items() if isinstance(values, dict)}
-    keys: list[str] = [k for k in METRIC_LABELS if any(k in v for v in sets.values())]
-    for values in sets.values():
-        keys += [k for k in values if k not in keys and not isinstance(values[k], dict)]
-    headers = [{"key": k, "label": METRIC_LABELS.get(k, k)} for k in keys]
-    rows = [{"name": EVALUATION_LABELS.get(name, name) if name else "",
-             "cells": [_format(values.get(k)) for k in keys]} for name, values in sets.items()]
-    return headers, rows
+    keys = [k for k in METRIC_LABELS if any(k in v for v in sets.values())]
+    headers = [{"key": k, "label": METRIC_LABELS[k]} for k in keys]
+    rows, others = [], []
+    for name, values in sets.items():
+        label = EVALUATION_LABELS.get(name, name) if name else ""
+        if any(k in values for k in keys):
+            rows.append({"name": label, "cells": [_format(values.get(k)) for k in keys]})
+        rest = [{"label": k, "value": _format(v)} for k, v in values.items()
+                if k not in METRIC_LABELS and not isinstance(v, dict)]
+        if rest:
+            others.append({"name": label, "items": rest})
+    return headers, rows, others
 
 
 def _x(p: float) -> float:
@@ -125,7 +140,9 @@ def model_card_context(mv: ModelVersion) -> dict:
     baseline = mv.baseline or []
     table = CalibrationTable([p for p, _ in baseline], [y for _, y in baseline],
                              WindowSettings.from_dict(mv.baseline_windows)) if baseline else None
-    headers, rows = metric_tables(manifest.get("metrics"))
+    metrics = manifest.get("metrics")
+    headers, rows, others = metric_tables(metrics)
+    notes = localized(metrics.get("notes")) if isinstance(metrics, dict) else ""
     catalogue = live_catalogue(current_stamp())
     inputs = [catalogue.by_key[k] for k in combination_factor_keys(mv.combination)
               if k in catalogue.by_key]
@@ -136,7 +153,8 @@ def model_card_context(mv: ModelVersion) -> dict:
         "training_data": localized(manifest.get("training_data")),
         "model_type": localized(manifest.get("model_type")),
         "created_at": manifest.get("created_at"), "code_version": manifest.get("code_version"),
-        "metric_headers": headers, "metric_rows": rows, "inputs": inputs,
+        "metric_headers": headers, "metric_rows": rows, "metric_others": others,
+        "metric_notes": notes, "inputs": inputs,
         "baseline_n": len(baseline), "baseline_severe": sum(int(y) for _, y in baseline),
         "chart": calibration_chart(table) if table else None,
         "calibration_rows": calibration_rows(table) if table else [],

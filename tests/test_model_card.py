@@ -100,12 +100,30 @@ def test_the_index_says_when_a_slot_has_no_model(db):
 
 
 def test_metric_tables_accept_flat_and_nested_metrics():
-    headers, rows = metric_tables({"auroc": 0.7, "custom": 3})
-    assert [h["key"] for h in headers] == ["auroc", "custom"] and rows[0]["cells"] == ["0.700", "3"]
-    headers, rows = metric_tables({"patient_cv": {"auroc": 0.7, "auroc_ci": [0.6, 0.8]},
-                                   "external": {"auroc": 0.65}})
-    assert rows[0]["cells"] == ["0.700", "0.600–0.800"] and rows[1]["cells"] == ["0.650", "—"]
-    assert metric_tables(None) == ([], [])
+    headers, rows, others = metric_tables({"auroc": 0.7, "custom": 3})
+    assert [h["key"] for h in headers] == ["auroc"] and rows[0]["cells"] == ["0.700"]
+    assert others == [{"name": "", "items": [{"label": "custom", "value": "3"}]}]
+    headers, rows, others = metric_tables({"patient_cv": {"auroc": 0.7, "ece": float("nan")},
+                                           "external": {"auroc": 0.65, "auroc_ci": [0.6, 0.7]}})
+    assert rows[0]["cells"] == ["0.700", "—"] and rows[1]["cells"] == ["0.650", "—"]
+    assert others[0]["items"] == [{"label": "auroc_ci", "value": "0.600–0.700"}]
+    assert metric_tables(None) == ([], [], [])
+
+
+def test_the_card_shows_a_training_pipeline_manifest(card_version):
+    card_version.manifest["metrics"] = {
+        "patient_cv": {"auroc": 0.79, "auprc": 0.3, "brier": 0.07, "brier_raw": 0.09,
+                       "ece": 0.02, "sensitivity": 0.7, "specificity": 0.8, "threshold": 0.2,
+                       "n": 900, "severe": 60, "threshold_cv_median": 0.21},
+        "patient_cv_new_onset": {"auroc": 0.74, "n": 800, "severe": 30},
+        "no_lab_reference_auroc": {"grade": 0.66, "grade_day": 0.68},
+        "notes": "5-fold CV grouped by patient",
+    }
+    card_version.save(update_fields=["manifest"])
+    page = Client().get(card_url(2, "123")).content.decode()
+    for expected in ("0.790", "900", "days before onset", "reference without lab values",
+                     "grade_day", "0.680", "threshold_cv_median", "5-fold CV grouped by patient"):
+        assert expected in page, expected
 
 
 def test_localized_texts_fall_back_to_the_other_language():
