@@ -318,3 +318,15 @@ def test_versions_cannot_be_deleted_so_retired_files_stay(admin_client, serving)
     response = admin_client.post(admin_url("delete", serving.pk), {"post": "yes"})
     assert response.status_code == 403
     assert ModelVersion.objects.filter(pk=serving.pk).exists()
+
+
+def test_notes_can_be_edited_and_nothing_else(admin_client, serving):
+    listing = admin_client.get(admin_url("changelist"))
+    assert listing.status_code == 200 and "h1-4-v1" in listing.content.decode()
+    response = admin_client.post(admin_url("change", serving.pk), {
+        "notes": "trained on the 2024 cohort", "state": "retired", "sha256": "0" * 64})
+    assert response.status_code == 302
+    stored = ModelVersion.objects.get(pk=serving.pk)
+    assert stored.notes == "trained on the 2024 cohort"
+    assert stored.state == "active" and stored.sha256 == serving.sha256
+    assert bytes(stored.content) == bytes(serving.content)  # the file bytes were not touched
