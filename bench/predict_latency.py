@@ -8,9 +8,9 @@ PRCRS_MODELS_DIR, DATABASE_URL point into a temporary directory, removed afterwa
 the 18 bundled models from models_store/ when they are all there (else, or with ``--tiny``, tiny
 real TorchScript models built like tests/model_files.py; ``--network``: untrained networks of the
 trained models' architecture, to time that before trained files exist), then times
-``predict(values, [1])``
-in process, batch 1, on the CPU: validation, combination choice, the model, calibration. That is
-what a request pays on top of HTTP and JSON, which the last lines time separately.
+``predict(values, [1])`` in process, batch 1, on the CPU: validation, combination choice, the
+model, calibration. That is what a request pays on top of HTTP and JSON, which the last lines
+time separately (through Django's test client, with and without the prediction-log write).
 
 Serving settings are the production defaults (one torch thread per process, the background
 thread that follows the serving stamp). Prints a table; exits 1 if a median misses the 2 ms target.
