@@ -22,7 +22,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext, gettext_lazy as _
-from modeltranslation.admin import TabbedTranslationAdmin
+from modeltranslation import settings as mt_settings
+from modeltranslation.admin import TabbedTranslationAdmin, TranslationAdmin
 
 from predictor.catalogue import FACTOR_KEYS
 from predictor.models import (
@@ -37,7 +38,19 @@ ACTIVATE_PERMISSION = "predictor.activate_modelversion"
 
 # --- catalogue -----------------------------------------------------------------------------
 
-class CatalogueAdmin(TabbedTranslationAdmin):
+def _served_here(url: str) -> bool:
+    return not url.startswith(("//", "http://", "https://"))
+
+
+# modeltranslation's language tabs need jQuery UI, which it loads from a CDN unless
+# JQUERY_UI_URL names a file served by the site. The CSP blocks a CDN (and many hospital
+# networks cannot reach one), and a half-built tab set shows two unlabelled "Name" fields; so
+# without a local copy each language gets its own field labelled "[zh-hans]" / "[en]".
+LANGUAGE_TABS = _served_here(mt_settings.JQUERY_UI_URL)
+_TranslatedAdmin = TabbedTranslationAdmin if LANGUAGE_TABS else TranslationAdmin
+
+
+class CatalogueAdmin(_TranslatedAdmin):
     """Texts (per language) and limits are editable; structure is the model file contract."""
 
     def has_add_permission(self, request) -> bool:
@@ -139,6 +152,8 @@ def comparison_rows(current: ModelVersion | None, target: ModelVersion) -> list[
     old_metrics = _flat_metrics(current.manifest if current else None)
     new_metrics = _flat_metrics(target.manifest)
     for key in sorted(set(old_metrics) | set(new_metrics)):
+        if key.split(".")[-1] == "notes":  # prose, not a figure to compare
+            continue
         rows.append({"label": key, "old": _show(old_metrics.get(key)),
                      "new": _show(new_metrics.get(key)), "metric": True})
     return rows
