@@ -150,3 +150,78 @@ class LogisticModule(nn.Module):
         s = z @ self.coef + self.intercept
         # logits (0, s): softmax index 1 = sigmoid(s), the model's probability
         return torch.stack([torch.zeros_like(s), s], dim=1)
+
+
+class TreeEnsembleModule(nn.Module):
+    """A LightGBM binary booster as TorchScript: raw [B, n] -> logits (0, raw score).
+
+    Every tree is flattened into node arrays (split feature, threshold, left, right, leaf value;
+    a leaf points to itself), and all trees are walked together for ``depth`` steps. Numerical
+    splits only ("x <= threshold" goes left), compared in float64 as LightGBM does; a NaN input is
+    replaced by the training median first (the site imputes medians before calling anyway).
+    """
+
+    def __init__(self, model: LGBMModel, medians: np.ndarray):
+        super().__init__()
+        dump = model.booster.dump_model(num_iteration=model.rounds)
+        trees = dump["tree_info"][: model.rounds]
+        flat = [self._flatten(t["tree_structure"]) for t in trees]
+        width = max(len(f[0]) for f in flat)
+        t = len(flat)
+        feature = np.zeros((t, width), dtype=np.int64)
+        threshold = np.zeros((t, width), dtype=np.float64)
+        left = np.zeros((t, width), dtype=np.int64)
+        right = np.zeros((t, width), dtype=np.int64)
+        value = np.zeros((t, width), dtype=np.float64)
+        depth = 1
+        for i, (feat, thr, lft, rgt, val, d) in enumerate(flat):
+            k = len(feat)
+            feature[i, :k], threshold[i, :k], left[i, :k], right[i, :k], value[i, :k] = \
+                feat, thr, lft, rgt, val
+            left[i, k:] = right[i, k:] = np.arange(k, width)  # padding: self loops
+            depth = max(depth, d)
+        self.register_buffer("feature", torch.as_tensor(feature))
+        self.register_buffer("threshold", torch.as_tensor(threshold))
+        self.register_buffer("left", torch.as_tensor(left))
+        self.register_buffer("right", torch.as_tensor(right))
+        self.register_buffer("value", torch.as_tensor(value))
+        self.register_buffer("medians", torch.as_tensor(np.asarray(medians, dtype=np.float32)))
+        self.depth = int(depth)
+
+    @staticmethod
+    def _flatten(root: dict):
+        feat, thr, lft, rgt, val = [], [], [], [], []
+        max_depth = 0
+
+        def visit(node, d):
+            nonlocal max_depth
+            idx = len(feat)
+            feat.append(0), thr.append(0.0), lft.append(idx), rgt.append(idx), val.append(0.0)
+            if "leaf_value" in node and "split_feature" not in node:
+                val[idx] = float(node["leaf_value"])
+                max_depth = max(max_depth, d)
+                return idx
+            if node.get("decision_type", "<=") != "<=":
+                raise ValueError("only numerical '<=' splits can be exported")
+            feat[idx] = int(node["split_feature"])
+            thr[idx] = float(node["threshold"])
+            lft[idx] = visit(node["left_child"], d + 1)
+            rgt[idx] = visit(node["right_child"], d + 1)
+            return idx
+
+        visit(root, 0)
+        return feat, thr, lft, rgt, val, max_depth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.where(torch.isnan(x), self.medians.unsqueeze(0).expand_as(x), x).double()
+        b = x.shape[0]
+        t = self.feature.shape[0]
+        node = torch.zeros(b, t, dtype=torch.long, device=x.device)
+        tree = torch.arange(t, device=x.device).unsqueeze(0).expand(b, t)
+        for _ in range(self.depth):
+            feat = self.feature[tree, node]
+            xv = torch.gather(x, 1, feat)
+            go_left = xv <= self.threshold[tree, node]
+            node = torch.where(go_left, self.left[tree, node], self.right[tree, node])
+        score = self.value[tree, node].sum(dim=1).float()
+        return torch.stack([torch.zeros_like(score), score], dim=1)

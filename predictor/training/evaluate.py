@@ -26,14 +26,18 @@ from predictor.training.folds import inner_validation, row_folds, row_inner_vali
 from predictor.training.recipe import Recipe
 
 NETWORK_FAMILIES = ("net_pre", "net")
-FAMILIES = ("net_pre", "net", "ens_pre", "ens", "lr", "lgbm")
+FAMILIES = ("net_pre", "net", "ens_pre", "ens", "ens3", "lr", "lgbm")
+# ensembles: equal-weight means of the members' probabilities (weights fixed, not tuned);
+# ens3 uses the pre-trained network when there is one, else the network without pre-training
+ENSEMBLES = {"ens_pre": ("net_pre", "lr"), "ens": ("net", "lr"), "ens3": ("net_pre", "lr", "lgbm")}
 REFERENCES = ("grade", "grade_day")
-SHIPPABLE = ("net_pre", "net", "ens_pre", "ens", "lr")  # families that export to TorchScript
+SHIPPABLE = FAMILIES  # every family exports to TorchScript (LightGBM as a tree module)
 FAMILY_NAMES = {
     "net_pre": "PrCRS net, COVID-19 pre-trained + fine-tuned",
     "net": "PrCRS net, no pre-training",
     "ens_pre": "Ensemble: pre-trained PrCRS net + logistic regression (0.5/0.5)",
     "ens": "Ensemble: PrCRS net (no pre-training) + logistic regression (0.5/0.5)",
+    "ens3": "Ensemble: pre-trained PrCRS net + logistic regression + LightGBM (1/3 each)",
     "lr": "Logistic regression (log1p + standardised)",
     "lgbm": "LightGBM",
     "grade": "No lab: today's CRS grade (logistic regression)",
@@ -116,10 +120,6 @@ def patient_metrics(y, raw, fold, subset=None) -> dict:
     return out
 
 
-def _mix(p_net, p_lr, w):
-    return w * p_net + (1 - w) * p_lr
-
-
 def evaluate_slot(rows: HorizonRows, code: str, fold_of: dict[int, int], ever_of: dict[int, bool],
                   recipe: Recipe, seed: int, pretrained: dict | None, *, device: str = "cpu",
                   row_protocol: bool = True) -> dict:
@@ -159,13 +159,13 @@ def evaluate_slot(rows: HorizonRows, code: str, fold_of: dict[int, int], ever_of
                                                           x[~test], y[~test])
         chosen["lgbm_rounds"].append(rounds)
         test_pred["lgbm"] = lgb_model.predict_proba(xte)
-        # the ensembles' LR part: the inner-train LR for validation, the refit LR for test
-        lr_inner = bl._fit_lr(xtr, ytr, C, fseed)
-        for ens, net in (("ens_pre", "net_pre"), ("ens", "net")):
-            if net in test_pred:
-                val_pred[ens] = _mix(val_pred[net], lr_inner.predict_proba(xv),
-                                     recipe.ensemble_net_weight)
-                test_pred[ens] = _mix(test_pred[net], test_pred["lr"], recipe.ensemble_net_weight)
+        # ensembles (the LR/LightGBM validation predictions come from the inner-train fits)
+        for ens, members in ENSEMBLES.items():
+            members = tuple("net" if m == "net_pre" and "net_pre" not in test_pred and
+                            ens == "ens3" else m for m in members)
+            if all(m in test_pred for m in members):
+                val_pred[ens] = np.mean([val_pred[m] for m in members], axis=0)
+                test_pred[ens] = np.mean([test_pred[m] for m in members], axis=0)
         for fam, p in test_pred.items():
             oof[fam][test] = p
             val_auroc[fam].append(safe_auroc(yv, val_pred[fam]))
@@ -182,26 +182,25 @@ def evaluate_slot(rows: HorizonRows, code: str, fold_of: dict[int, int], ever_of
     oof["selected"] = selected_oof
     result = {"oof": oof, "fold": fold, "val_auroc": val_auroc, "chosen": chosen}
     if row_protocol:
-        result["row"] = _row_protocol(x, y, recipe, seed, pretrained, device)
+        result["row"] = _row_protocol(x, y, recipe, seed, device,
+                                      rows.horizon in recipe.row_protocol_network_horizons)
     return result
 
 
-def _row_protocol(x, y, recipe: Recipe, seed: int, pretrained, device) -> dict:
+def _row_protocol(x, y, recipe: Recipe, seed: int, device, with_network: bool = True) -> dict:
     """The paper's protocol: random patient-day folds (a patient's days on both sides)."""
     fold = row_folds(y, recipe.outer_folds, seed)
-    oof = {f: np.full(len(y), np.nan) for f in ("net_pre", "net", "lr", "lgbm")}
+    # compute budget: the row-level protocol runs the network without pre-training only
+    oof = {f: np.full(len(y), np.nan) for f in ("net", "lr", "lgbm")}
     for f in range(recipe.outer_folds):
         fseed = seed + 17 * f + 5
         test = fold == f
         idx_train = np.flatnonzero(~test)
         val_mask = row_inner_validation(y[idx_train], recipe.inner_val_fraction, fseed)
         tr, va = idx_train[~val_mask], idx_train[val_mask]
-        for fam, state in (("net_pre", pretrained), ("net", None)):
-            if fam == "net_pre" and state is None:
-                continue
-            res = train_network(x[tr], y[tr], x[va], y[va], recipe, fseed, pretrained=state,
-                                device=device)
-            oof[fam][test] = predict_proba(res.model, x[test], device)
+        if with_network:
+            res = train_network(x[tr], y[tr], x[va], y[va], recipe, fseed, device=device)
+            oof["net"][test] = predict_proba(res.model, x[test], device)
         m, _, _ = bl.fit_logistic(x[tr], y[tr], x[va], y[va], recipe, fseed, x[idx_train],
                                   y[idx_train])
         oof["lr"][test] = m.predict_proba(x[test])

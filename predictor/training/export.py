@@ -24,17 +24,19 @@ BASELINE_NAME = "baseline.csv"
 
 
 class EnsembleModule(nn.Module):
-    """w * P(net) + (1 - w) * P(logistic regression), returned as logits (log(1-p), log(p))."""
+    """Weighted mean of the members' probabilities, returned as logits (log(1-p), log(p))."""
 
-    def __init__(self, net: nn.Module, linear: nn.Module, net_weight: float):
+    def __init__(self, members: list[nn.Module], weights: list[float]):
         super().__init__()
-        self.net = net
-        self.linear = linear
-        self.net_weight = net_weight
+        self.members = nn.ModuleList(members)
+        self.weights = [float(w) for w in weights]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.net_weight * torch.softmax(self.net(x), dim=1)[:, 1] \
-            + (1.0 - self.net_weight) * torch.softmax(self.linear(x), dim=1)[:, 1]
+        p = torch.zeros(x.shape[0], dtype=torch.float32, device=x.device)
+        i = 0
+        for member in self.members:
+            p = p + self.weights[i] * torch.softmax(member(x), dim=1)[:, 1]
+            i += 1
         p = torch.clamp(p, 1e-7, 1.0 - 1e-7)
         return torch.stack([torch.log1p(-p), torch.log(p)], dim=1)
 
@@ -126,7 +128,7 @@ def check_round_trip(module: nn.Module, path: Path, n: int, medians=None, seed: 
 def read_extra_files(path: Path) -> dict[str, str]:
     extra = {MANIFEST_NAME: "", BASELINE_NAME: ""}
     torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-    return extra
+    return {k: v.decode("utf-8") if isinstance(v, bytes) else v for k, v in extra.items()}
 
 
 def model_path(out_dir: Path, horizon: int, combination: str) -> Path:

@@ -24,7 +24,7 @@ from predictor.training import baselines as bl
 from predictor.training.calibration import baseline_csv
 from predictor.training.data import (CartCohort, CovidCohort, covid_matrix, horizon_rows,
                                      load_cart, load_covid)
-from predictor.training.evaluate import (FAMILY_NAMES, SHIPPABLE, evaluate_slot, summarise_slot,
+from predictor.training.evaluate import (ENSEMBLES, FAMILY_NAMES, SHIPPABLE, evaluate_slot, summarise_slot,
                                          youden_threshold)
 from predictor.training.export import EnsembleModule, build_manifest, model_path, save_model
 from predictor.training.fit import pretrain_covid, train_network
@@ -93,35 +93,42 @@ def choose_family(summary: dict) -> str:
 
 def _final_module(family: str, x, y, chosen: dict, recipe: Recipe, seed: int, pretrained,
                   device: str):
-    """Train the shipped family on all development rows with the choices made in CV."""
+    """Train the shipped family on all development rows with the choices made in CV
+    (epochs: median of the outer folds' early-stopping epochs; C: most chosen; rounds: median)."""
     info = {}
-    net = lin = None
-    if family in ("net_pre", "net", "ens_pre", "ens"):
-        net_family = "net_pre" if family in ("net_pre", "ens_pre") else "net"
-        epochs = int(round(statistics.median(chosen[f"{net_family}_epochs"])))
-        res = train_network(x, y, None, None, recipe, seed,
-                            pretrained=pretrained if net_family == "net_pre" else None,
-                            fixed_epochs=max(1, epochs), device=device)
-        net = res.model.cpu().eval()
-        info["epochs"] = epochs
-    if family in ("lr", "ens_pre", "ens"):
-        C = Counter(chosen["lr_C"]).most_common(1)[0][0]
-        lin = bl.LogisticModule(bl._fit_lr(x, y, C, seed)).eval()
-        info["lr_C"] = C
-    if family == "lr":
-        return lin, info
-    if lin is None:
-        return net, info
-    return EnsembleModule(net, lin, recipe.ensemble_net_weight).eval(), info
+    members = ENSEMBLES.get(family, (family,))
+    if family == "ens3" and pretrained is None:
+        members = ("net", "lr", "lgbm")
+    modules = []
+    for member in members:
+        if member in ("net_pre", "net"):
+            epochs = max(1, int(round(statistics.median(chosen[f"{member}_epochs"]))))
+            res = train_network(x, y, None, None, recipe, seed,
+                                pretrained=pretrained if member == "net_pre" else None,
+                                fixed_epochs=epochs, device=device)
+            modules.append(res.model.cpu().eval())
+            info[f"{member}_epochs"] = epochs
+        elif member == "lr":
+            C = Counter(chosen["lr_C"]).most_common(1)[0][0]
+            modules.append(bl.LogisticModule(bl._fit_lr(x, y, C, seed)).eval())
+            info["lr_C"] = C
+        elif member == "lgbm":
+            rounds = max(1, int(round(statistics.median(chosen["lgbm_rounds"]))))
+            booster = bl.fit_lgbm_fixed(x, y, recipe, seed, rounds)
+            modules.append(bl.TreeEnsembleModule(booster, np.median(x, axis=0)).eval())
+            info["lgbm_rounds"] = rounds
+    if len(modules) == 1:
+        return modules[0], info
+    return EnsembleModule(modules, [1.0 / len(modules)] * len(modules)).eval(), info
 
 
 def _training_description(rows, code, family, pretrained, n_covid) -> dict:
     n_pat = len(np.unique(rows.patient))
     pre_en = (f"; network pre-trained on COVID-19 (Mount Sinai, {n_covid} samples, 3-class maximum "
               "severity) and fine-tuned with convolution and attention layers frozen"
-              if family in ("net_pre", "ens_pre") and pretrained else "; no pre-training")
+              if family in ("net_pre", "ens_pre", "ens3") and pretrained else "; no pre-training")
     pre_zh = (f"；网络先在 COVID-19 队列（Mount Sinai，{n_covid} 个样本，三分类最高严重程度）上预训练，"
-              "再冻结卷积层和注意力层进行微调" if family in ("net_pre", "ens_pre") and pretrained
+              "再冻结卷积层和注意力层进行微调" if family in ("net_pre", "ens_pre", "ens3") and pretrained
               else "；未预训练")
     return {
         "en": (f"CAR-T B-ALL development cohort (PrCRS public data, 162 of 202 patients; 40 held "
@@ -165,7 +172,9 @@ def run(cart_source, covid_source, out_dir: Path | None, recipe: Recipe | None =
     recipe = recipe or Recipe()
     opts = options or Options()
     t0 = time.time()
-    torch.set_num_threads(1 if opts.workers > 1 else 2)
+    # one torch thread per process: the machine is shared, and OpenMP threads that wait for a
+    # busy core make training many times slower; ``workers`` processes = cores used
+    torch.set_num_threads(1)
     cart: CartCohort = cart_source if isinstance(cart_source, CartCohort) else load_cart(cart_source)
     covid = None
     if covid_source is not None:

@@ -1,0 +1,58 @@
+"""Print the accuracy table of the PrCRS models (patient-level CV, baselines, no-lab references,
+new-onset subset, row-level protocol).
+
+    python bench/accuracy.py                       # runs the evaluation on ../shared/data/prcrs-public/
+    python bench/accuracy.py --data DIR            # sheets from another folder
+    python bench/accuracy.py --summary models_store/evaluation.json   # print a saved evaluation
+
+A script, not a test: the full evaluation takes minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "prcrs-public")
+    parser.add_argument("--summary", type=Path, help="print a saved evaluation.json instead")
+    parser.add_argument("--no-pretrain", action="store_true")
+    parser.add_argument("--no-row-protocol", action="store_true")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=20240101)
+    parser.add_argument("--save", type=Path, help="write the evaluation (metrics only) as JSON")
+    args = parser.parse_args()
+
+    from predictor.training import pipeline
+    from predictor.training.report import full_report
+
+    if args.summary:
+        summary = json.loads(args.summary.read_text())
+    else:
+        cart, covid = args.data / "CAR-T.xlsx", args.data / "COVID-19.xlsx"
+        if not cart.exists():
+            print(f"CAR-T sheet not found: {cart} (use --data DIR)", file=sys.stderr)
+            return 2
+        t = time.time()
+        summary = pipeline.run(cart, None if args.no_pretrain else covid, None,
+                               options=pipeline.Options(seed=args.seed, workers=args.workers,
+                                                        row_protocol=not args.no_row_protocol))
+        summary = json.loads(json.dumps(pipeline._clean(summary)))
+        print(f"evaluation took {time.time() - t:.0f} s")
+        if args.save:
+            args.save.write_text(json.dumps(summary, indent=1))
+    print(full_report(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

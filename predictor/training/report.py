@@ -1,0 +1,118 @@
+"""Plain-text / Markdown tables of an evaluation summary (bench/accuracy.py, the model card)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+MAIN = ("net_pre", "net", "ens_pre", "ens", "ens3", "lr", "lgbm", "grade", "grade_day", "selected")
+SHORT = {"net_pre": "PrCRS pre", "net": "PrCRS", "ens_pre": "Ens pre", "ens": "Ens", "ens3": "Ens3",
+         "lr": "LR", "lgbm": "LGBM", "grade": "Grade", "grade_day": "Grade+day",
+         "selected": "Nested sel."}
+
+
+def _f(v, digits=3) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def _table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _slots(summary):
+    return sorted(summary["slots"].items(),
+                  key=lambda kv: (int(kv[0].split("_")[0]), -len(kv[0].split("_")[1]),
+                                  kv[0].split("_")[1]))
+
+
+def family_means(summary, part="all", metric="auroc") -> dict:
+    out = {}
+    for fam in MAIN:
+        vals = [s[part][fam][metric] for _, s in _slots(summary)
+                if fam in s.get(part, {}) and metric in s[part][fam]]
+        vals = [v for v in vals if v is not None and not (isinstance(v, float) and math.isnan(v))]
+        if vals:
+            out[fam] = float(np.mean(vals))
+    return out
+
+
+def metric_table(summary, metric="auroc", part="all") -> str:
+    fams = [f for f in MAIN if any(f in s.get(part, {}) for _, s in _slots(summary))]
+    rows = []
+    for key, s in _slots(summary):
+        h, code = key.split("_")
+        first = s[part][fams[0]]
+        rows.append([f"h{h} c{code}", f"{first['n']}/{first['severe']}"]
+                    + [_f(s[part][f].get(metric)) if f in s[part] else "–" for f in fams]
+                    + ([s.get("shipped", "")] if part == "all" else []))
+    means = family_means(summary, part, metric)
+    rows.append(["**mean**", ""] + [_f(means.get(f)) for f in fams] + ([""] if part == "all" else []))
+    return _table(["slot", "rows/severe"] + [SHORT[f] for f in fams]
+                  + (["shipped"] if part == "all" else []), rows)
+
+
+def row_level_table(summary) -> str:
+    fams = ("net", "lr", "lgbm")
+    rows = []
+    for key, s in _slots(summary):
+        if "row_level" not in s:
+            continue
+        h, code = key.split("_")
+        rows.append([f"h{h} c{code}"] + [
+            f"{_f(s['row_level'][f]['auroc'])} vs {_f(s['all'][f]['auroc'])}"
+            if f in s["row_level"] else "–" for f in fams])
+    if not rows:
+        return "(row-level protocol not run)"
+    cells = []
+    for f in fams:  # means over the slots where the family ran the row-level protocol
+        both = [(s["row_level"][f]["auroc"], s["all"][f]["auroc"]) for _, s in _slots(summary)
+                if f in s.get("row_level", {})]
+        cells.append(f"{_f(float(np.mean([a for a, _ in both])))} vs "
+                     f"{_f(float(np.mean([b for _, b in both])))} ({len(both)} slots)"
+                     if both else "–")
+    rows.append(["**mean**"] + cells)
+    return _table(["slot"] + [f"{SHORT[f]} AUROC row-level vs patient-level" for f in fams], rows)
+
+
+def summary_table(summary) -> str:
+    """Mean over slots of every metric, per family (patient-level and new-onset)."""
+    rows = []
+    for fam in MAIN:
+        vals = []
+        for part in ("all",):
+            for metric in ("auroc", "auprc", "brier", "ece", "sensitivity", "specificity"):
+                vals.append(_f(family_means(summary, part, metric).get(fam)))
+        vals.append(_f(family_means(summary, "new_onset", "auroc").get(fam)))
+        vals.append(_f(family_means(summary, "new_onset", "auprc").get(fam)))
+        rows.append([SHORT[fam]] + vals)
+    return _table(["model (mean of slots)", "AUROC", "AUPRC", "Brier", "ECE", "Sens", "Spec",
+                   "new-onset AUROC", "new-onset AUPRC"], rows)
+
+
+def full_report(summary) -> str:
+    parts = [
+        "## Patient-level 5-fold CV, mean over slots",
+        summary_table(summary),
+        "## AUROC per slot (patient-level CV; raw probability)",
+        metric_table(summary, "auroc"),
+        "## Brier per slot (actual probability after the baseline conversion)",
+        metric_table(summary, "brier"),
+        "## ECE per slot (actual probability)",
+        metric_table(summary, "ece"),
+        "## AUPRC per slot",
+        metric_table(summary, "auprc"),
+        "## Sensitivity / specificity per slot (threshold fixed on training folds)",
+        metric_table(summary, "sensitivity"),
+        metric_table(summary, "specificity"),
+        "## New-onset subset (today's grade < 3): AUROC per slot",
+        metric_table(summary, "auroc", part="new_onset"),
+        "## Row-level protocol (paper: random patient-day split) vs patient-level, AUROC",
+        row_level_table(summary),
+    ]
+    t = summary.get("timings")
+    if t:
+        parts.append("Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in t.items()))
+    return "\n\n".join(parts) + "\n"
