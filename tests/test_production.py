@@ -144,9 +144,6 @@ def test_the_admin_needs_no_inline_script(admin_user):
     assert checked >= 3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "modeltranslation's TabbedTranslationAdmin loads jQuery UI from ajax.googleapis.com "
-    "(its JQUERY_UI_URL default): vendor jquery-ui under static/ and set JQUERY_UI_URL"))
 @pytest.mark.django_db
 def test_the_admin_loads_nothing_from_other_sites(admin_user):
     """No CDN: the CSP would block it, and users in China often cannot reach one anyway."""
