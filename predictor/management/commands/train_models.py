@@ -58,8 +58,13 @@ class Command(BaseCommand):
                                    row_protocol=not opts["no_row_protocol"])
         out = Path(opts["out"])
         out.mkdir(parents=True, exist_ok=True)
-        summary = pipeline.run(opts["cart"], opts["covid"], out, recipe, options,
-                               log=lambda msg: self.stdout.write(msg))
+        from predictor.training.data import SheetError
+
+        try:
+            summary = pipeline.run(opts["cart"], opts["covid"], out, recipe, options,
+                                   log=lambda msg: self.stdout.write(msg))
+        except SheetError as exc:
+            raise CommandError(str(exc)) from exc
         for key, slot in summary["slots"].items():
             m = slot["all"][slot["shipped"]]
             self.stdout.write(f"h{key.replace('_', ' c')}: shipped {slot['shipped']}, "
