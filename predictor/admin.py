@@ -21,9 +21,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import gettext, gettext_lazy as _
-from modeltranslation import settings as mt_settings
-from modeltranslation.admin import TabbedTranslationAdmin, TranslationAdmin
+from django.utils.text import capfirst
+from django.utils.translation import get_language_info, gettext, gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin
 
 from predictor.catalogue import FACTOR_KEYS
 from predictor.models import (
@@ -38,20 +38,32 @@ ACTIVATE_PERMISSION = "predictor.activate_modelversion"
 
 # --- catalogue -----------------------------------------------------------------------------
 
-def _served_here(url: str) -> bool:
-    return not url.startswith(("//", "http://", "https://"))
+# Language tabs come from the site's own script (static/admin/prcrs/translation_tabs.js):
+# modeltranslation's tabbed admin needs jQuery UI from a CDN, which the CSP blocks and many
+# hospital networks (and users in China) cannot reach. Each translated widget carries its
+# language and the language's own name ("简体中文", "English") for the tab labels; without the
+# script every language keeps its own labelled field ("Name [zh-hans]", "Name [en]").
+def language_tab_attrs(db_field) -> dict[str, str]:
+    """``data-`` attributes the tab script reads off a translation field's widget."""
+    language = db_field.language
+    return {"data-mt-field": db_field.translated_field.name,
+            "data-mt-field-label": capfirst(db_field.translated_field.verbose_name),
+            "data-mt-language": language,
+            "data-mt-language-name": get_language_info(language)["name_local"]}
 
 
-# modeltranslation's language tabs need jQuery UI, which it loads from a CDN unless
-# JQUERY_UI_URL names a file served by the site. The CSP blocks a CDN (and many hospital
-# networks cannot reach one), and a half-built tab set shows two unlabelled "Name" fields; so
-# without a local copy each language gets its own field labelled "[zh-hans]" / "[en]".
-LANGUAGE_TABS = _served_here(mt_settings.JQUERY_UI_URL)
-_TranslatedAdmin = TabbedTranslationAdmin if LANGUAGE_TABS else TranslationAdmin
-
-
-class CatalogueAdmin(_TranslatedAdmin):
+class CatalogueAdmin(TranslationAdmin):
     """Texts (per language) and limits are editable; structure is the model file contract."""
+
+    class Media:
+        js = ("admin/prcrs/translation_tabs.js",)
+        css = {"all": ("admin/prcrs/translation_tabs.css",)}
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if field is not None and hasattr(db_field, "translated_field"):
+            self._get_widget_from_field(field).attrs.update(language_tab_attrs(db_field))
+        return field
 
     def has_add_permission(self, request) -> bool:
         return False
