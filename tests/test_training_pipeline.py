@@ -71,7 +71,7 @@ def test_every_family_was_evaluated_on_patient_folds(shipped):
     _, summary = shipped
     slot = summary["slots"]["1_4"]
     for fam in ("net_pre", "net", "ens_pre", "ens", "ens3", "lr", "lgbm", "grade", "grade_day",
-                "selected"):
+                "selected", "selected_global"):
         assert fam in slot["all"] and fam in slot["new_onset"]
     assert set(slot["row_level"]) >= {"net", "lr", "lgbm"}
     assert slot["shipped"] in ("net_pre", "net", "ens_pre", "ens", "ens3", "lr", "lgbm")

@@ -42,7 +42,9 @@ FAMILY_NAMES = {
     "lgbm": "LightGBM",
     "grade": "No lab: today's CRS grade (logistic regression)",
     "grade_day": "No lab: today's CRS grade + day since infusion (logistic regression)",
-    "selected": "Nested selection (family chosen on inner validation per fold)",
+    "selected": "Nested per-slot selection (family chosen per slot on inner validation, per fold)",
+    "selected_global": ("Nested global selection (one family for all slots, chosen per fold on "
+                        "the mean inner-validation AUROC over the slots): the shipping rule"),
 }
 
 

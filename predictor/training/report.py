@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 
-MAIN = ("net_pre", "net", "ens_pre", "ens", "ens3", "lr", "lgbm", "grade", "grade_day", "selected")
+MAIN = ("net_pre", "net", "ens_pre", "ens", "ens3", "lr", "lgbm", "grade", "grade_day", "selected",
+        "selected_global")
 SHORT = {"net_pre": "PrCRS pre", "net": "PrCRS", "ens_pre": "Ens pre", "ens": "Ens", "ens3": "Ens3",
          "lr": "LR", "lgbm": "LGBM", "grade": "Grade", "grade_day": "Grade+day",
-         "selected": "Nested sel."}
+         "selected": "Nested/slot", "selected_global": "Nested/global"}
 
 
 def _f(v, digits=3) -> str:
@@ -84,7 +85,8 @@ def summary_table(summary) -> str:
         vals = []
         for part in ("all",):
             for metric in ("auroc", "auprc", "brier", "ece", "sensitivity", "specificity"):
-                vals.append(_f(family_means(summary, part, metric).get(fam)))
+                vals.append(_f(family_means(summary, part, metric).get(fam),
+                               4 if metric in ("auroc", "brier") else 3))
         vals.append(_f(family_means(summary, "new_onset", "auroc").get(fam)))
         vals.append(_f(family_means(summary, "new_onset", "auprc").get(fam)))
         rows.append([SHORT[fam]] + vals)
