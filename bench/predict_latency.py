@@ -6,9 +6,9 @@
 Sets Django up on a scratch SQLite database and model directory (PRCRS_VAR_DIR,
 PRCRS_MODELS_DIR, DATABASE_URL point into a temporary directory, removed afterwards), registers
 the 18 bundled models from models_store/ (or $PRCRS_BUNDLED_MODELS_DIR) when they are all there
-(else, or with ``--tiny``, tiny
-real TorchScript models built like tests/model_files.py; ``--network``: untrained networks of the
-trained models' architecture, to time that before trained files exist), then times
+(else, or with ``--tiny``, tiny real TorchScript models built like tests/model_files.py;
+``--network``: untrained networks of the trained models' architecture, to time that before
+trained files exist), then times
 ``predict(values, [1])`` in process, batch 1, on the CPU: validation, combination choice, the
 model, calibration. That is what a request pays on top of HTTP and JSON, which the last lines
 time separately (through Django's test client, with and without the prediction-log write).
