@@ -199,3 +199,17 @@ def covid_matrix(covid: CovidCohort, code: str) -> tuple[np.ndarray, np.ndarray]
 def default_data_dir() -> Path:
     """``../shared/data/prcrs-public/`` relative to the repository root."""
     return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "prcrs-public"
+
+
+def compare_distributions(cart: CartCohort, covid: CovidCohort) -> list[dict]:
+    """Median and IQR of every shared factor in both cohorts (after unit conversion), with the
+    ratio of medians: the check that the COVID-19 units now match the CAR-T units."""
+    out = []
+    for key in covid.keys:
+        a, b = cart.values[key], covid.values[key]
+        out.append({"key": key, "cart_median": float(a.median()),
+                    "cart_iqr": (float(a.quantile(0.25)), float(a.quantile(0.75))),
+                    "covid_median": float(b.median()),
+                    "covid_iqr": (float(b.quantile(0.25)), float(b.quantile(0.75))),
+                    "ratio": float(b.median() / a.median()) if a.median() else float("nan")})
+    return out
