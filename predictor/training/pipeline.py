@@ -155,11 +155,10 @@ def _training_description(rows, code, family, pretrained, n_covid) -> dict:
               "再冻结卷积层和注意力层进行微调" if family in ("net_pre", "ens_pre", "ens3") and pretrained
               else "；未预训练")
     return {
-        "en": (f"CAR-T B-ALL development cohort (PrCRS public data, 162 of 202 patients; 40 held "
-               f"back): {n_pat} patients, {len(rows)} patient-days with a day d+{rows.horizon}, "
+        "en": (f"CAR-T development cohort (the CAR-T sheet given to train_models): {n_pat} patients, {len(rows)} patient-days with a day d+{rows.horizon}, "
                f"{int(rows.y.sum())} severe (grade >= 3 on day d+{rows.horizon}); "
                f"{len(combination_factor_keys(code))} factors (panels {code}){pre_en}."),
-        "zh-hans": (f"CAR-T B-ALL 开发队列（PrCRS 公开数据，202 名患者中的 162 名，另 40 名留作独立评估）："
+        "zh-hans": (f"CAR-T 开发队列（train_models 所用的 CAR-T 表）："
                     f"{n_pat} 名患者，{len(rows)} 个有第 d+{rows.horizon} 天记录的患者日，其中 "
                     f"{int(rows.y.sum())} 个在第 d+{rows.horizon} 天为重度 CRS（≥3 级）；"
                     f"{len(combination_factor_keys(code))} 个指标（指标组 {code}）{pre_zh}。"),
