@@ -49,7 +49,9 @@ class ServingModel:
 
     def raw_probability(self, vector) -> float:
         x = torch.tensor([vector], dtype=torch.float32, device=self.device)
-        with torch.inference_mode():
+        # Without the optimising executor each module keeps no specialised graphs: half the
+        # memory per worker (18 models: ~350 instead of ~700 MiB) for ~0.1 ms per call.
+        with torch.inference_mode(), torch.jit.optimized_execution(False):
             logits = self.module(x)
             return float(torch.softmax(logits, dim=1)[0, 1])
 
@@ -80,7 +82,7 @@ def load_serving_model(row: dict, device: torch.device) -> ServingModel:
     model = ServingModel(row["horizon"], row["combination"], row["id"],
                          f"h{row['horizon']}-{row['combination']}-v{row['version']}",
                          module, table, medians, device)
-    # The TorchScript executor optimises on its first calls: pay for that here, not in a request.
+    # First calls of a TorchScript module are slower (lazy set-up): pay for them here.
     width = len(combination_factor_keys(row["combination"]))
     for _ in range(3):
         model.raw_probability([1.0] * width)
@@ -176,12 +178,18 @@ class ModelRegistry:
         threading.Thread(target=self._watch, name="prcrs-model-watcher", daemon=True).start()
 
     def _watch(self) -> None:
+        last_logged = None  # while the database is away, say so once a minute, not 4 times a second
         while True:
             time.sleep(settings.PRCRS_STAMP_CHECK_SECONDS)
             try:
                 self.refresh()
-            except Exception:  # the database may be away for a while; keep the loaded models
-                log.exception("could not check the serving stamp")
+                if last_logged is not None:
+                    log.warning("serving stamp readable again")
+                    last_logged = None
+            except Exception:  # keep serving the loaded models
+                if last_logged is None or time.monotonic() - last_logged > 60:
+                    log.exception("could not check the serving stamp; serving the loaded models")
+                    last_logged = time.monotonic()
             finally:
                 close_old_connections()
 
