@@ -96,6 +96,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A fresh clone has no var/ yet; SQLite cannot create the folder of its file.
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL: readers never wait for the writer, and a commit (one per logged prediction) needs no
     # fsync; synchronous=NORMAL stays consistent after a crash. IMMEDIATE avoids lock upgrades
     # failing under several gunicorn workers.

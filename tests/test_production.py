@@ -347,3 +347,21 @@ def test_djangos_deployment_checklist_passes_with_the_tls_switches_on():
         "execute_from_command_line(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_a_fresh_checkout_migrates_without_creating_any_folder_by_hand(tmp_path):
+    """`make serve` on a new clone: the default SQLite file's folder does not exist yet."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    var_dir = tmp_path / "not-yet" / "var"
+    env = {**os.environ, "PRCRS_VAR_DIR": str(var_dir), "PRCRS_REGISTER_BUNDLED_MODELS": "0",
+           "DJANGO_SETTINGS_MODULE": "prcrs_site.settings"}
+    env.pop("DATABASE_URL", None)
+    repo = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=repo,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (var_dir / "db.sqlite3").is_file()
