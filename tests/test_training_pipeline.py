@@ -10,7 +10,6 @@ import torch
 
 from predictor.catalogue import combination_factor_keys
 from predictor.training import pipeline, synthetic
-from predictor.training.calibration import Baseline
 from predictor.training.data import cart_frame_to_cohort, covid_frame_to_cohort
 from predictor.training.export import check_round_trip, random_raw_inputs, read_extra_files
 from predictor.training.fit import train_network
@@ -96,17 +95,6 @@ def test_training_is_deterministic_for_a_seed():
     probe = torch.as_tensor(x[:7], dtype=torch.float32)
     with torch.no_grad():
         assert torch.equal(a(probe), b(probe))
-
-
-def test_evaluation_calibration_matches_the_site():
-    calibration = pytest.importorskip("predictor.calibration")
-    rng = np.random.default_rng(0)
-    p = np.round(rng.random(300), 2)  # many ties
-    y = (rng.random(300) < p).astype(int)
-    ours = Baseline(p, y)
-    site = calibration.CalibrationTable(list(p), list(y))
-    q = np.concatenate([rng.random(200), p[:50], [0.0, 1.0]])
-    assert np.allclose(ours.actual(q), [site.lookup(float(v)).probability for v in q])
 
 
 @pytest.mark.django_db

@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from predictor.training import baselines as bl
-from predictor.training.calibration import Baseline
+from predictor.training.calibration import actual_probabilities
 from predictor.training.data import HorizonRows
 from predictor.training.fit import predict_proba, train_network
 from predictor.training.folds import inner_validation, row_folds, row_inner_validation
@@ -103,7 +103,7 @@ def calibrated_oof(y: np.ndarray, raw: np.ndarray, fold: np.ndarray):
     thresholds = np.zeros_like(raw)
     for f in np.unique(fold):
         test, train = fold == f, fold != f
-        actual[test] = Baseline(raw[train], y[train]).actual(raw[test])
+        actual[test] = actual_probabilities(raw[train], y[train], raw[test])
         thresholds[test] = youden_threshold(y[train], raw[train])
     return actual, thresholds
 
