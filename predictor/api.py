@@ -130,7 +130,7 @@ def predict_view(request: HttpRequest) -> JsonResponse:
     except ModelUnavailable as exc:
         return _errors({ALL: [exc.message]}, status=503, Retry_After="300")
     # Values as received ("45%" strings included); the log converts them as predict() did.
-    record(results, values, channel="api", percent_input=False)
+    record(results, channel="api")
     catalogue = live_catalogue(REGISTRY.snapshot().stamp)
     objects = [_prediction_json(result, catalogue) for result in results]
     if body.get("horizon") == "all":

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from predictor.catalogue import HORIZONS
+from predictor.catalogue import HORIZONS, combination_factor_keys
 from predictor.live_catalogue import LiveCatalogue, live_catalogue
 from predictor.registry import REGISTRY, Snapshot
 from predictor.selection import Selection, cheapest_shortfall, choose_combination
@@ -35,6 +35,7 @@ class HorizonPrediction:
     ignored: tuple[str, ...]
     imputed: dict[str, float]
     flags: dict[str, object] = field(default_factory=dict)  # typical-range warnings by key
+    inputs: dict[str, float] = field(default_factory=dict)  # the model's input, model units
 
 
 class InvalidInput(Exception):
@@ -126,5 +127,6 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
             probability=reference.probability, raw_probability=raw,
             reference_n=reference.n, reference_severe=reference.severe,
             model_version=model.version_label, ignored=selection.ignored,
-            imputed=selection.imputed, flags=checked.flags))
+            imputed=selection.imputed, flags=checked.flags,
+            inputs=dict(zip(combination_factor_keys(selection.combination), selection.vector))))
     return results

@@ -90,8 +90,7 @@ def predict_page(request: HttpRequest) -> HttpResponse:
                 context["unavailable"] = unavailable.message
                 status = 503
             else:
-                prediction_log.record(results, form.raw_values(), channel="web",
-                                      percent_input=True)
+                prediction_log.record(results, channel="web")
                 form.flags = dict(results[0].flags)
                 context.update(_result_context(results, catalogue))
         if "results" not in context:

@@ -26,8 +26,7 @@ def cytokine_models(db):
 
 def test_it_writes_one_row_per_horizon_with_the_models_inputs(cytokine_models):
     results = predict(CYTOKINES, [1, 2, 3], percent_input=False)
-    assert prediction_log.record(results, {k: float(v) for k, v in CYTOKINES.items()},
-                                 channel="web") == 3
+    assert prediction_log.record(results, channel="web") == 3
     rows = list(PredictionLog.objects.order_by("horizon"))
     assert [r.horizon for r in rows] == [1, 2, 3]
     for row, result in zip(rows, results):
@@ -42,7 +41,7 @@ def test_it_writes_one_row_per_horizon_with_the_models_inputs(cytokine_models):
 
 def test_raw_entries_are_converted_to_model_units(cytokine_models):
     results = predict(RAW_API_VALUES, [1], percent_input=False)
-    prediction_log.record(results, RAW_API_VALUES, "api", percent_input=False)
+    prediction_log.record(results, "api")
     row = PredictionLog.objects.get()
     assert row.values["inputs"]["il2"] == 3.1  # "3.1" became a number
     assert "neutrophil_pct" not in row.values["inputs"]  # ignored by the cytokine model
@@ -62,7 +61,7 @@ def test_imputed_values_are_logged_as_imputed(db):
     values = {k: v for k, v in CYTOKINES.items() if k != "il17a"}  # 6 of 7: one imputed
     results = predict(values, [1], percent_input=False)
     assert results[0].imputed, "the cytokine panel should be completed from the medians"
-    prediction_log.record(results, values, percent_input=False)
+    prediction_log.record(results)
     row = PredictionLog.objects.get()
     assert row.values["imputed"] == ["il17a"]
     assert row.values["inputs"]["il17a"] == results[0].imputed["il17a"]
@@ -71,7 +70,7 @@ def test_imputed_values_are_logged_as_imputed(db):
 def test_it_can_be_switched_off(cytokine_models, settings):
     settings.PRCRS_PREDICTION_LOG = False
     results = predict(CYTOKINES, [1], percent_input=False)
-    assert prediction_log.record(results, CYTOKINES, percent_input=False) == 0
+    assert prediction_log.record(results) == 0
     Client().post("/api/v1/predict", data=json.dumps({"values": CYTOKINES, "horizon": 1}),
                   content_type="application/json")
     assert not PredictionLog.objects.exists()
@@ -82,7 +81,7 @@ def test_a_database_failure_goes_to_the_log_instead_and_never_raises(cytokine_mo
     with mock.patch.object(PredictionLog.objects, "bulk_create",
                            side_effect=OperationalError("database is down")), \
             caplog.at_level(logging.WARNING, logger="predictor.prediction_log"):
-        written = prediction_log.record(results, CYTOKINES, "api", percent_input=False)
+        written = prediction_log.record(results, "api")
     assert written == 0
     assert not PredictionLog.objects.exists()
     lines = [json.loads(r.getMessage()) for r in caplog.records
@@ -105,4 +104,4 @@ def test_the_api_still_answers_when_the_log_cannot_be_written(cytokine_models, c
 
 
 def test_nothing_to_log_is_fine(db):
-    assert prediction_log.record([], {}) == 0
+    assert prediction_log.record([]) == 0
