@@ -100,14 +100,6 @@ def _show(value: float) -> str:
     return f"{value:.6g}"
 
 
-def to_model_units(value: float, had_percent: bool, limits: FactorLimits, *,
-                   percent_input: bool) -> float:
-    """Convert an entered number to model units; only fractions differ (45 % -> 0.45)."""
-    if limits.is_fraction and (had_percent or percent_input):
-        return value / 100.0
-    return value
-
-
 def check_value(key: str, raw: object, limits: FactorLimits, *, percent_input: bool):
     """Check one value. Returns (model-unit value or None, error or None, flag or None)."""
     try:
