@@ -148,6 +148,19 @@ COMBINATIONS: tuple[CombinationSpec, ...] = (
 
 HORIZONS: tuple[int, ...] = (1, 2, 3)
 
+# Clinical context (spec sections 4 and 8): what the physician already knows. A model file of
+# format version 2 may take these after its lab factors, in the order its manifest declares.
+# The site serves one context, both values together: a slot is (horizon, combination, context),
+# with context "" (labs only) or CONTEXT_BOTH, and combination "0" (no lab factor at all) is the
+# no-lab reference of a horizon.
+CONTEXT_KEYS: tuple[str, ...] = ("crs_grade", "day")
+CONTEXT_NONE = ""
+CONTEXT_BOTH = "+".join(CONTEXT_KEYS)
+CONTEXTS: tuple[str, ...] = (CONTEXT_NONE, CONTEXT_BOTH)
+REFERENCE_COMBINATION = "0"
+CRS_GRADE_RANGE: tuple[int, int] = (0, 4)  # ASTCT grade
+DAY_RANGE: tuple[int, int] = (0, 60)  # days since infusion; infusion day = 0
+
 FACTOR_KEYS: tuple[str, ...] = tuple(f.key for f in FACTORS)
 FACTORS_BY_KEY: dict[str, FactorSpec] = {f.key: f for f in FACTORS}
 COMBINATION_CODES: tuple[str, ...] = tuple(c.code for c in COMBINATIONS)
@@ -161,7 +174,8 @@ def panel_factor_keys(panel: int) -> tuple[str, ...]:
 
 @cache
 def combination_factor_keys(code: str) -> tuple[str, ...]:
-    """Factor keys a combination's model takes, in model input order (catalogue order)."""
+    """Factor keys a combination's model takes, in model input order (catalogue order).
+    The no-lab reference (combination "0") takes none."""
     panels = {int(c) for c in code}
     return tuple(f.key for f in FACTORS if f.panel in panels)
 
@@ -170,6 +184,13 @@ def combination_width(code: str) -> int:
     return len(combination_factor_keys(code))
 
 
-def slot_name(horizon: int, combination: str) -> str:
-    """The file stem of a (horizon, combination) slot, e.g. ``h1_c1234``."""
-    return f"h{horizon}_c{combination}"
+def slot_name(horizon: int, combination: str, context: str = CONTEXT_NONE) -> str:
+    """The file stem of a slot, e.g. ``h1_c1234`` (labs only), ``h1_c1234_ctx`` (labs and
+    context) or ``h1_c0_ctx`` (the no-lab reference)."""
+    return f"h{horizon}_c{combination}" + ("_ctx" if context else "")
+
+
+def slot_label(horizon: int, combination: str, context: str, version: int) -> str:
+    """The version name shown to users and returned by the API, e.g. ``h1-1234-v3`` or
+    ``h1-1234-ctx-v2``; the no-lab reference is ``h1-0-ctx-v1``."""
+    return f"h{horizon}-{combination}" + ("-ctx" if context else "") + f"-v{version}"

@@ -12,7 +12,14 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from predictor.catalogue import COMBINATION_CODES, HORIZONS
+from predictor.catalogue import (
+    COMBINATION_CODES,
+    CONTEXT_BOTH,
+    CONTEXT_NONE,
+    HORIZONS,
+    REFERENCE_COMBINATION,
+    slot_label,
+)
 
 
 class Panel(models.Model):
@@ -76,11 +83,14 @@ class Combination(models.Model):
 
 
 HORIZON_CHOICES = [(1, _("tomorrow")), (2, _("the day after tomorrow")), (3, _("in three days"))]
-COMBINATION_CHOICES = [(code, code) for code in COMBINATION_CODES]
+COMBINATION_CHOICES = [(code, code) for code in COMBINATION_CODES] + [
+    (REFERENCE_COMBINATION, _("0 (no lab values: the no-lab reference)"))]
+CONTEXT_CHOICES = [(CONTEXT_NONE, _("labs only")),
+                   (CONTEXT_BOTH, _("labs with CRS grade and day since infusion"))]
 
 
 class ModelVersion(models.Model):
-    """One uploaded (or bundled) model file for a (horizon, combination) slot."""
+    """One uploaded (or bundled) model file for a (horizon, combination, context) slot."""
 
     class State(models.TextChoices):
         VALIDATED = "validated", _("validated")
@@ -94,6 +104,10 @@ class ModelVersion(models.Model):
 
     horizon = models.PositiveSmallIntegerField(_("horizon"), choices=HORIZON_CHOICES)
     combination = models.CharField(_("combination"), max_length=4, choices=COMBINATION_CHOICES)
+    # "" = labs only (format version 1, or 2 without context keys); CONTEXT_BOTH = the file also
+    # takes today's CRS grade and the day since infusion (format version 2, spec section 8).
+    context = models.CharField(_("clinical context"), max_length=32, choices=CONTEXT_CHOICES,
+                               default=CONTEXT_NONE, blank=True)
     version = models.PositiveIntegerField(_("version"))
     state = models.CharField(_("state"), max_length=16, choices=State.choices,
                              default=State.VALIDATED)
@@ -122,14 +136,14 @@ class ModelVersion(models.Model):
     activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
 
     class Meta:
-        ordering = ["horizon", "combination", "-version"]
+        ordering = ["horizon", "combination", "context", "-version"]
         verbose_name = _("model version")
         verbose_name_plural = _("model versions")
         permissions = [("activate_modelversion", _("Can activate or roll back model versions"))]
         constraints = [
-            models.UniqueConstraint(fields=["horizon", "combination", "version"],
+            models.UniqueConstraint(fields=["horizon", "combination", "context", "version"],
                                     name="one_number_per_version_in_slot"),
-            models.UniqueConstraint(fields=["horizon", "combination"],
+            models.UniqueConstraint(fields=["horizon", "combination", "context"],
                                     condition=Q(state="active"),
                                     name="one_active_version_per_slot"),
         ]
@@ -140,7 +154,7 @@ class ModelVersion(models.Model):
     @property
     def label(self) -> str:
         """The version name shown to users and returned by the API, e.g. ``h1-1234-v3``."""
-        return f"h{self.horizon}-{self.combination}-v{self.version}"
+        return slot_label(self.horizon, self.combination, self.context, self.version)
 
 
 class ServingState(models.Model):
@@ -192,6 +206,11 @@ class PredictionLog(models.Model):
     raw_probability = models.FloatField(_("raw model probability"))
     probability = models.FloatField(_("actual probability"))
     values = models.JSONField(_("input values"))
+    # Today's CRS grade and day since infusion when given ({"crs_grade": 1, "day": 4}), and the
+    # no-lab reference's probability shown beside the answer.
+    context = models.JSONField(_("clinical context"), null=True, blank=True)
+    reference_probability = models.FloatField(_("no-lab reference probability"), null=True,
+                                              blank=True)
     channel = models.CharField(_("channel"), max_length=8, default="web")
 
     class Meta:
