@@ -12,6 +12,8 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class WindowSettings:
@@ -69,6 +71,10 @@ class CalibrationTable:
         self.rates = tuple(entry[0] for entry in windowed)
         self.counts = tuple((entry[2], entry[1]) for entry in windowed)  # (n, severe)
         self._ascending = self.scores[::-1]
+        # The same tables as arrays, for scoring many rows at once (lookup_many).
+        self._ascending_array = np.asarray(self._ascending, dtype=np.float64)
+        self._rates_array = np.asarray(self.rates, dtype=np.float64)
+        self._counts_array = np.asarray(self.counts, dtype=np.int64).reshape(-1, 2)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -93,6 +99,27 @@ class CalibrationTable:
         pos = self.nearest_position(q)
         n, severe = self.counts[pos]
         return Reference(self.rates[pos], n, severe, pos)
+
+    def lookup_many(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``lookup`` for an array of raw scores at once: (probabilities, n, severe).
+
+        The same rule as ``nearest_position``, vectorised: of the nearest score at or above q
+        and the nearest below it, the closer one wins, and on a tie the higher score, whose
+        position number is the lower one.
+        """
+        q = np.asarray(q, dtype=np.float64)
+        ascending = self._ascending_array
+        n = len(ascending)
+        j = np.searchsorted(ascending, q, side="left")
+        above = np.minimum(j, n - 1)  # smallest score >= q (clamped where every score is < q)
+        below = np.maximum(j - 1, 0)  # largest score < q (clamped where every score is >= q)
+        d_above = np.where(j < n, np.abs(ascending[above] - q), np.inf)
+        d_below = np.where(j > 0, np.abs(ascending[below] - q), np.inf)
+        chosen = np.where(d_above <= d_below, ascending[above], ascending[below])
+        # First position (descending order) of the chosen score's run of equal scores.
+        positions = n - np.searchsorted(ascending, chosen, side="right")
+        counts = self._counts_array[positions]
+        return self._rates_array[positions], counts[:, 0], counts[:, 1]
 
     def curve(self) -> list[tuple[float, float]]:
         """(raw score, actual probability) pairs, high to low, for the model card chart."""

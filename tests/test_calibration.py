@@ -176,3 +176,27 @@ def test_rates_fall_along_the_sorted_scores(rows, windows):
     assert list(table.scores) == sorted(table.scores, reverse=True)
     assert list(table.rates) == sorted(table.rates, reverse=True)
     assert len(table) == len(rows)
+
+
+# --- many scores at once (batch scoring) ---------------------------------------------------------
+
+@settings(max_examples=200, deadline=None)
+@given(baseline=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 1)), min_size=1, max_size=60),
+       queries=st.lists(st.floats(0, 1), min_size=1, max_size=30))
+def test_lookup_many_gives_exactly_what_lookup_gives_one_score_at_a_time(baseline, queries):
+    # Scores on a coarse grid as well, so ties and repeated scores are common.
+    table = CalibrationTable([round(p, 1) if i % 2 else p for i, (p, _) in enumerate(baseline)],
+                             [y for _, y in baseline])
+    queries = queries + [round(q, 1) for q in queries] + [0.0, 1.0]
+    rates, n, severe = table.lookup_many(queries)
+    for q, rate, count, k in zip(queries, rates, n, severe):
+        one = table.lookup(q)
+        assert (rate, count, k) == (one.probability, one.n, one.severe)
+
+
+def test_lookup_many_settles_the_worked_example_and_a_tie_like_lookup():
+    table = worked_example_table()
+    rates, _, _ = table.lookup_many([0.881, 0.898])
+    assert list(rates) == [table.rates[60], table.rates[59]]
+    tie = CalibrationTable([0.75, 0.25], [1, 0])
+    assert tie.lookup_many([0.5])[0][0] == tie.rates[0]
