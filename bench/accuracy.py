@@ -1,9 +1,13 @@
-"""Print the accuracy table of the PrCRS models (patient-level CV, baselines, no-lab references,
-new-onset subset, row-level protocol).
+"""Print the accuracy tables of the PrCRS models (patient-level CV, baselines, no-lab references,
+new-onset subset, row-level protocol), the labs-only / labs + context / no-lab reference
+comparison on the same folds, the context family comparison, and the chloride/sodium
+sensitivity of model files.
 
     python bench/accuracy.py                       # runs the evaluation on ../shared/data/prcrs-public/
     python bench/accuracy.py --data DIR            # sheets from another folder
     python bench/accuracy.py --summary models_store/evaluation.json   # print a saved evaluation
+    python bench/accuracy.py --summary models_store/evaluation.json --sensitivity-of DIR
+                                                   # + the sensitivity of the files in DIR
 
 A script, not a test: the full evaluation takes minutes on 2 CPU cores.
 """
@@ -30,10 +34,15 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=20240101)
     parser.add_argument("--save", type=Path, help="write the evaluation (metrics only) as JSON")
+    parser.add_argument("--no-context", action="store_true", help="labs-only models only")
+    parser.add_argument("--sensitivity-of", type=Path, action="append", default=[],
+                        metavar="DIR", help="model files whose chloride/sodium sensitivity to "
+                                            "print (repeatable; needs the CAR-T sheet)")
     args = parser.parse_args()
 
     from predictor.training import pipeline
     from predictor.training.report import full_report
+    from predictor.training.report_context import context_report
 
     if args.summary:
         summary = json.loads(args.summary.read_text())
@@ -45,13 +54,29 @@ def main() -> int:
         t = time.time()
         summary = pipeline.run(cart, None if args.no_pretrain else covid, None,
                                options=pipeline.Options(seed=args.seed, workers=args.workers,
-                                                        row_protocol=not args.no_row_protocol))
+                                                        row_protocol=not args.no_row_protocol,
+                                                        context=not args.no_context))
         summary = json.loads(json.dumps(pipeline._clean(summary)))
         print(f"evaluation took {time.time() - t:.0f} s")
         if args.save:
             args.save.write_text(json.dumps(summary, indent=1))
+    if args.sensitivity_of:
+        summary.setdefault("sensitivity", {}).update(_sensitivity(args))
     print(full_report(summary))
+    print(context_report(summary))
     return 0
+
+
+def _sensitivity(args) -> dict:
+    import torch
+
+    from predictor.training.data import horizon_rows, load_cart
+    from predictor.training.sensitivity import folder_sensitivity
+
+    torch.set_num_threads(1)
+    cart = load_cart(args.data / "CAR-T.xlsx")
+    rows = {h: horizon_rows(cart, h) for h in (1, 2, 3)}
+    return {str(d): folder_sensitivity(d, rows, seed=args.seed) for d in args.sensitivity_of}
 
 
 if __name__ == "__main__":

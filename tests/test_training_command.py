@@ -32,6 +32,12 @@ def test_command_writes_a_loadable_slot_file(tmp_path):
     manifest = json.loads(read_extra_files(path)["manifest.json"])
     assert (manifest["horizon"], manifest["combination"], manifest["seed"]) == (2, "2", 3 + 2000 + 50)
     assert (out / "evaluation.json").exists()
+    # the labs + context file (width n + 2) and the no-lab reference (width 2) of the horizon
+    context = torch.jit.load(str(out / "h2_c2_ctx.pt"), map_location="cpu")
+    assert context(torch.ones(3, 12)).shape == (3, 2)
+    reference = torch.jit.load(str(out / "h2_c0_ctx.pt"), map_location="cpu")
+    assert reference(torch.ones(3, 2)).shape == (3, 2)
+    assert json.loads(read_extra_files(out / "h2_c0_ctx.pt")["manifest.json"])["combination"] == "0"
 
 
 def test_command_names_the_missing_column(tmp_path):

@@ -131,3 +131,14 @@ def test_real_sheets_shape_and_units():
     assert 4 < med["glucose"] < 10
     assert 20 < med["albumin"] < 50
     assert 2 < med["fibrinogen"] < 8
+
+
+@needs_data
+def test_real_sheet_sodium_slips_are_fixed_and_chloride_is_not_trained_on():
+    cart = load_cart(DATA / "CAR-T.xlsx")
+    # about 8 % of sodium values are a factor-10 slip; three impossible values are not certain
+    assert 90 <= int(cart.sodium_slip.sum()) <= 100
+    assert int(cart.sodium_missing.sum()) == 3
+    assert cart.values["sodium"].min() >= 90 and cart.values["sodium"].max() <= 200
+    assert cart.values["chloride"].nunique() == 1
+    assert cart.sheet_values["chloride"].median() < 20  # the sheet's non-chloride quantity

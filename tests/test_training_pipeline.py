@@ -28,7 +28,8 @@ def shipped(tmp_path_factory):
     covid = covid_frame_to_cohort(synthetic.covid_frame(40))
     torch.set_num_threads(1)
     summary = pipeline.run(cart, covid, out, small_recipe(max_epochs=2, finetune_max_epochs=2),
-                           pipeline.Options(seed=5, workers=1, progress=False, **SLOTS),
+                           pipeline.Options(seed=5, workers=1, progress=False, context=False,
+                                            **SLOTS),
                            log=lambda *_: None)
     return out, summary
 

@@ -213,15 +213,24 @@ class TreeEnsembleModule(nn.Module):
         return feat, thr, lft, rgt, val, max_depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.where(torch.isnan(x), self.medians.unsqueeze(0).expand_as(x), x).double()
-        b = x.shape[0]
-        t = self.feature.shape[0]
-        node = torch.zeros(b, t, dtype=torch.long, device=x.device)
-        tree = torch.arange(t, device=x.device).unsqueeze(0).expand(b, t)
-        for _ in range(self.depth):
-            feat = self.feature[tree, node]
-            xv = torch.gather(x, 1, feat)
-            go_left = xv <= self.threshold[tree, node]
-            node = torch.where(go_left, self.left[tree, node], self.right[tree, node])
-        score = self.value[tree, node].sum(dim=1).float()
+        score = tree_score(x, self.medians, self.feature, self.threshold, self.left, self.right,
+                           self.value, self.depth)
         return torch.stack([torch.zeros_like(score), score], dim=1)
+
+
+def tree_score(x: torch.Tensor, medians: torch.Tensor, feature: torch.Tensor,
+               threshold: torch.Tensor, left: torch.Tensor, right: torch.Tensor,
+               value: torch.Tensor, depth: int) -> torch.Tensor:
+    """The raw score of flattened trees (``TreeEnsembleModule``); a plain function so another
+    module can inline it into its own single TorchScript graph."""
+    x = torch.where(torch.isnan(x), medians.unsqueeze(0).expand_as(x), x).double()
+    b = x.shape[0]
+    t = feature.shape[0]
+    node = torch.zeros(b, t, dtype=torch.long, device=x.device)
+    tree = torch.arange(t, device=x.device).unsqueeze(0).expand(b, t)
+    for _ in range(depth):
+        feat = feature[tree, node]
+        xv = torch.gather(x, 1, feat)
+        go_left = xv <= threshold[tree, node]
+        node = torch.where(go_left, left[tree, node], right[tree, node])
+    return value[tree, node].sum(dim=1).float()

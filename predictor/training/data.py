@@ -14,9 +14,59 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from predictor.catalogue import FACTOR_KEYS, FACTORS, combination_factor_keys
+from predictor.catalogue import FACTOR_KEYS, FACTORS, FACTORS_BY_KEY, combination_factor_keys
 
 SEVERE_GRADE = 3
+
+# --- sheet artefacts (see models_store/README.md, "Chloride and sodium") ------------------------
+# The sheet's ``chlorine`` column is not chloride for 89 % of the rows (values about 15 mmol/L,
+# where living patients have 95-110), and the 11 % of rows with chloride-like values have 2-3
+# times the severe rate, so a model would learn "real chloride = danger". No model may use it:
+# the column is replaced by one constant (the middle of the typical range) before training, and
+# the exported files pin it to the same constant (``UnusedFactors``), so a physician's real
+# chloride cannot move a prediction.
+UNUSED_FACTOR_KEYS: tuple[str, ...] = ("chloride",)
+NEUTRAL_VALUES: dict[str, float] = {"chloride": 102.0}
+UNUSED_FACTOR_NOTE = {
+    "en": ("Chloride is accepted but not used: in the training sheet most chloride values are not "
+           "chloride (about 15 mmol/L), so the model was trained without it."),
+    "zh-hans": "氯可以填写但模型不使用：训练数据中大多数氯的数值并非氯离子浓度（约 15 mmol/L），"
+               "因此模型训练时未使用该指标。",
+}
+
+# Sodium: about 8 % of the sheet's values are about 14 mmol/L, a factor-10 slip (139 written as
+# 13.9). The fix is applied only where the slip is certain: a value below 30 mmol/L is impossible
+# in a living patient, and it is multiplied by 10 only when the result lands inside the
+# catalogue's plausible range (hard limits 90-200 mmol/L). Any other value below the hard lower
+# limit (1.43, 2.33 and 38 in the public sheet) is not a certain slip; it is treated as missing
+# (the median of the corrected column), never guessed.
+SODIUM_SLIP_BELOW = 30.0
+
+
+def fix_sodium(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sodium rule above. Returns (fixed values, mask of x10 rows, mask of rows set missing
+    (NaN in the fixed values, for the caller to fill))."""
+    low, high = FACTORS_BY_KEY["sodium"].hard
+    v = np.asarray(values, dtype=np.float64)
+    slip = (v < SODIUM_SLIP_BELOW) & (v * 10 >= low) & (v * 10 <= high)
+    missing = ~slip & (v < low)
+    fixed = np.where(slip, v * 10, v)
+    fixed = np.where(missing, np.nan, fixed)
+    return fixed, slip, missing
+
+
+def neutralise_unused(values: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every unused factor replaced by its neutral constant."""
+    values = values.copy()
+    for key in UNUSED_FACTOR_KEYS:
+        if key in values:
+            values[key] = NEUTRAL_VALUES[key]
+    return values
+
+
+def unused_in(code: str) -> list[str]:
+    """The unused factor keys a combination's input contains (catalogue order)."""
+    return [k for k in combination_factor_keys(code) if k in UNUSED_FACTOR_KEYS]
 
 # COVID-19 sheet columns that differ from the CAR-T column name of the same factor.
 COVID_COLUMN_OVERRIDES = {"rbc": "erythrocyte", "neutrophil_count": "neutrophil"}
@@ -44,10 +94,13 @@ class SheetError(ValueError):
 class CartCohort:
     """The CAR-T development cohort, one row per patient-day, in catalogue keys and units."""
 
-    values: pd.DataFrame      # columns = FACTOR_KEYS (catalogue order), float64
+    values: pd.DataFrame      # columns = FACTOR_KEYS (catalogue order), float64, as trained on
     patient: np.ndarray       # int patient id per row
     day: np.ndarray           # int day since infusion per row
     grade: np.ndarray         # int CRS grade that day (0-4)
+    sheet_values: pd.DataFrame | None = None  # the sheet's values before the artefact fixes
+    sodium_slip: np.ndarray | None = None     # bool per row: sodium multiplied by 10
+    sodium_missing: np.ndarray | None = None  # bool per row: impossible sodium set to the median
 
     @property
     def n_patients(self) -> int:
@@ -62,19 +115,30 @@ class HorizonRows:
     x: np.ndarray             # [N, 42] float64 raw values, catalogue order
     y: np.ndarray             # [N] int 0/1, severe CRS on day d+k
     patient: np.ndarray       # [N] patient id
-    day: np.ndarray           # [N] day d (not a model input; reference rows only)
-    grade_today: np.ndarray   # [N] CRS grade on day d (not a model input; reference rows only)
+    day: np.ndarray           # [N] day d (context models' input, with the grade)
+    grade_today: np.ndarray   # [N] CRS grade on day d
+    x_sheet: np.ndarray | None = None      # [N, 42] the sheet's values before the fixes
+    sodium_slip: np.ndarray | None = None  # [N] bool: the sheet's sodium was a x10 slip
 
-    def columns(self, code: str) -> np.ndarray:
-        """The columns of one combination, in catalogue order."""
+    def columns(self, code: str, sheet: bool = False) -> np.ndarray:
+        """The columns of one combination, in catalogue order (``sheet``: before the fixes)."""
         keys = combination_factor_keys(code)
         idx = [FACTOR_KEYS.index(k) for k in keys]
-        return self.x[:, idx]
+        x = self.x_sheet if sheet and self.x_sheet is not None else self.x
+        return x[:, idx]
+
+    def context_columns(self, code: str) -> np.ndarray:
+        """A context model's input: the combination's lab columns, then crs_grade and day
+        (``predictor.catalogue.CONTEXT_KEYS`` order)."""
+        return np.hstack([self.columns(code), self.grade_today[:, None].astype(np.float64),
+                          self.day[:, None].astype(np.float64)])
 
     def subset(self, mask_or_index) -> "HorizonRows":
+        pick = lambda a: None if a is None else a[mask_or_index]  # noqa: E731
         return HorizonRows(self.horizon, self.x[mask_or_index], self.y[mask_or_index],
                            self.patient[mask_or_index], self.day[mask_or_index],
-                           self.grade_today[mask_or_index])
+                           self.grade_today[mask_or_index], pick(self.x_sheet),
+                           pick(self.sodium_slip))
 
     def __len__(self) -> int:
         return len(self.y)
@@ -122,10 +186,15 @@ def cart_frame_to_cohort(df: pd.DataFrame) -> CartCohort:
         # The published sheet has none; fill any with the column median rather than drop the day,
         # so the day sequence of a patient stays intact for label shifting.
         values = values.fillna(values.median())
+    sheet_values = values.copy()
+    sodium, slip, missing = fix_sodium(values["sodium"].to_numpy())
+    values["sodium"] = sodium
+    values["sodium"] = values["sodium"].fillna(values["sodium"].median())
+    values = neutralise_unused(values)
     day = df[CART_DAY_COLUMN].astype(int).to_numpy()
     patient = (df[CART_DAY_COLUMN] == 0).cumsum().to_numpy().astype(int)
     grade = df[CART_GRADE_COLUMN].astype(int).to_numpy()
-    return CartCohort(values, patient, day, grade)
+    return CartCohort(values, patient, day, grade, sheet_values, slip, missing)
 
 
 def load_cart(source) -> CartCohort:
@@ -150,9 +219,12 @@ def horizon_rows(cohort: CartCohort, horizon: int) -> HorizonRows:
             keep.append(i)
             labels.append(target)
     keep = np.asarray(keep, dtype=int)
+    sheet = None if cohort.sheet_values is None else \
+        cohort.sheet_values.to_numpy(dtype=np.float64)[keep]
+    slip = None if cohort.sodium_slip is None else cohort.sodium_slip[keep]
     return HorizonRows(horizon, cohort.values.to_numpy(dtype=np.float64)[keep],
                        np.asarray(labels, dtype=int), cohort.patient[keep], cohort.day[keep],
-                       cohort.grade[keep])
+                       cohort.grade[keep], sheet, slip)
 
 
 def covid_frame_to_cohort(df: pd.DataFrame) -> CovidCohort:
@@ -190,7 +262,10 @@ def covid_matrix(covid: CovidCohort, code: str) -> tuple[np.ndarray, np.ndarray]
     x = np.full((len(covid.values), len(keys)), np.nan)
     present = np.zeros(len(keys), dtype=bool)
     for j, key in enumerate(keys):
-        if key in covid.values:
+        if key in UNUSED_FACTOR_KEYS:
+            x[:, j] = NEUTRAL_VALUES[key]  # unused everywhere, pre-training included
+            present[j] = True
+        elif key in covid.values:
             x[:, j] = covid.values[key].to_numpy()
             present[j] = True
     return x, present
@@ -205,8 +280,9 @@ def compare_distributions(cart: CartCohort, covid: CovidCohort) -> list[dict]:
     """Median and IQR of every shared factor in both cohorts (after unit conversion), with the
     ratio of medians: the check that the COVID-19 units now match the CAR-T units."""
     out = []
+    cart_values = cart.sheet_values if cart.sheet_values is not None else cart.values
     for key in covid.keys:
-        a, b = cart.values[key], covid.values[key]
+        a, b = cart_values[key], covid.values[key]
         out.append({"key": key, "cart_median": float(a.median()),
                     "cart_iqr": (float(a.quantile(0.25)), float(a.quantile(0.75))),
                     "covid_median": float(b.median()),

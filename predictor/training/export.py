@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from predictor.catalogue import combination_factor_keys, slot_name
+from predictor.catalogue import CONTEXT_BOTH, CONTEXT_KEYS, combination_factor_keys, slot_name
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1          # labs-only files (no context_keys): unchanged contract
+CONTEXT_FORMAT_VERSION = 2  # files that declare context_keys (spec section 4)
 MANIFEST_NAME = "manifest.json"
 BASELINE_NAME = "baseline.csv"
 
@@ -41,6 +42,23 @@ class EnsembleModule(nn.Module):
         return torch.stack([torch.log1p(-p), torch.log(p)], dim=1)
 
 
+class UnusedFactors(nn.Module):
+    """Pins some input columns to constants before the wrapped model sees them, so the file
+    accepts those factors (the contract width is unchanged) but its output cannot depend on
+    them. Index and value buffers are float/long tensors: scriptable, batch-size free."""
+
+    def __init__(self, inner: nn.Module, columns: list[int], values: list[float]):
+        super().__init__()
+        self.inner = inner
+        self.register_buffer("columns", torch.as_tensor(columns, dtype=torch.long))
+        self.register_buffer("values", torch.as_tensor(values, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        x[:, self.columns] = self.values.unsqueeze(0).expand(x.shape[0], -1)
+        return self.inner(x)
+
+
 def code_version(repo: Path | None = None) -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -51,15 +69,24 @@ def code_version(repo: Path | None = None) -> str:
 
 
 def build_manifest(horizon: int, combination: str, medians: np.ndarray, training_data: dict,
-                   model_type: str, metrics: dict, seed: int, **extra) -> dict:
+                   model_type: str, metrics: dict, seed: int, *, context: str = "",
+                   **extra) -> dict:
+    """The manifest of one file; with ``context`` (CONTEXT_BOTH) a format version 2 manifest
+    whose ``context_keys`` follow the lab factors in the input (medians: lab keys only)."""
     keys = list(combination_factor_keys(combination))
     if len(medians) != len(keys):
         raise ValueError("one median per factor of the combination is needed")
     manifest = {
-        "format_version": FORMAT_VERSION,
+        "format_version": CONTEXT_FORMAT_VERSION if context else FORMAT_VERSION,
         "horizon": int(horizon),
         "combination": combination,
         "factor_keys": keys,
+    }
+    if context:
+        if context != CONTEXT_BOTH:
+            raise ValueError(f"the site serves one context, {CONTEXT_BOTH!r}")
+        manifest["context_keys"] = list(CONTEXT_KEYS)
+    manifest.update({
         "medians": {k: float(v) for k, v in zip(keys, medians)},
         "training_data": training_data,
         "model_type": model_type,
@@ -67,9 +94,14 @@ def build_manifest(horizon: int, combination: str, medians: np.ndarray, training
         "seed": int(seed),
         "code_version": code_version(),
         "created_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-    }
+    })
     manifest.update(extra)
     return manifest
+
+
+def input_width(manifest: dict) -> int:
+    """Lab factors plus declared context values."""
+    return len(manifest["factor_keys"]) + len(manifest.get("context_keys", ()))
 
 
 def _json_clean(obj):
@@ -95,8 +127,10 @@ def save_model(module: nn.Module, path: Path, manifest: dict, baseline_csv_text:
     extra = {MANIFEST_NAME: json.dumps(_json_clean(manifest), ensure_ascii=False, indent=1),
              BASELINE_NAME: baseline_csv_text}
     torch.jit.save(scripted, str(path), _extra_files=extra)
-    check_round_trip(module, path, len(manifest["factor_keys"]), manifest.get("medians"),
-                     seed=check_seed)
+    medians = list(manifest.get("medians", {}).values())
+    if manifest.get("context_keys"):
+        medians += [1.0, 5.0]  # a mid grade and day, to probe around
+    check_round_trip(module, path, input_width(manifest), medians or None, seed=check_seed)
     return scripted
 
 
@@ -131,5 +165,5 @@ def read_extra_files(path: Path) -> dict[str, str]:
     return {k: v.decode("utf-8") if isinstance(v, bytes) else v for k, v in extra.items()}
 
 
-def model_path(out_dir: Path, horizon: int, combination: str) -> Path:
-    return Path(out_dir) / f"{slot_name(horizon, combination)}.pt"
+def model_path(out_dir: Path, horizon: int, combination: str, context: str = "") -> Path:
+    return Path(out_dir) / f"{slot_name(horizon, combination, context)}.pt"

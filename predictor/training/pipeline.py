@@ -1,5 +1,8 @@
 """Evaluate and ship all slots: pre-train (COVID-19), patient-level CV (+ row-level protocol),
-choose the shipped family per slot, train it on all development patients, export.
+choose the shipped family, train it on all development patients, export. Three kinds of file:
+labs only (``h{h}_c{code}.pt``, format 1), labs + context (``h{h}_c{code}_ctx.pt``, format 2) and
+the no-lab reference (``h{h}_c0_ctx.pt``, format 2); then the chloride/sodium sensitivity of the
+written files (and of an earlier set, to compare).
 
 Slots run in worker processes (``workers``, default 2, one torch thread each); every slot's
 seed is derived from the base seed and the slot, so results do not depend on scheduling.
@@ -19,14 +22,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from predictor.catalogue import COMBINATION_CODES, HORIZONS, combination_factor_keys
+from predictor.catalogue import (COMBINATION_CODES, CONTEXT_BOTH, HORIZONS,
+                                  REFERENCE_COMBINATION, combination_factor_keys)
 from predictor.training import baselines as bl
+from predictor.training import context as cx
+from predictor.training import evaluate_context as ec
 from predictor.training.calibration import baseline_csv
-from predictor.training.data import (CartCohort, CovidCohort, covid_matrix, horizon_rows,
-                                     load_cart, load_covid)
+from predictor.training.data import (NEUTRAL_VALUES, SODIUM_SLIP_BELOW, UNUSED_FACTOR_NOTE,
+                                     CartCohort, CovidCohort, covid_matrix, horizon_rows,
+                                     load_cart, load_covid, unused_in)
 from predictor.training.evaluate import (ENSEMBLES, FAMILY_NAMES, SHIPPABLE, evaluate_slot, summarise_slot,
                                          youden_threshold)
-from predictor.training.export import EnsembleModule, build_manifest, model_path, save_model
+from predictor.training.export import (EnsembleModule, UnusedFactors, build_manifest, model_path,
+                                       save_model)
+from predictor.training.sensitivity import folder_sensitivity
 from predictor.training.fit import pretrain_covid, train_network
 from predictor.training.folds import patient_folds, patient_table
 from predictor.training.recipe import Recipe
@@ -43,6 +52,12 @@ class Options:
     workers: int = 2
     row_protocol: bool = True
     progress: bool = True
+    context: bool = True                 # also the labs + context models and the reference
+    compare_dir: Path | None = None      # earlier model files: their sensitivity too
+
+
+SODIUM_RULE = (f"sodium < {SODIUM_SLIP_BELOW:g} mmol/L multiplied by 10 where the result is within "
+               "90-200 mmol/L (a certain factor-10 slip); other values below 90 set to the median")
 
 
 def slot_seed(seed: int, horizon: int, code: str) -> int:
@@ -63,13 +78,18 @@ def _pretrain_task(code: str):
 
 
 def _evaluate_task(slot):
-    h, code = slot
+    kind, h, code = slot
     rows = _STATE["rows"][h]
     opts: Options = _STATE["options"]
     t = time.time()
-    res = evaluate_slot(rows, code, _STATE["fold_of"], _STATE["ever_of"], _STATE["recipe"],
-                        slot_seed(opts.seed, h, code), _STATE["pretrained"].get(code),
-                        device=opts.device, row_protocol=opts.row_protocol)
+    if kind == "ctx":
+        res = ec.evaluate_context_slot(rows, code, _STATE["fold_of"], _STATE["ever_of"],
+                                       _STATE["recipe"], slot_seed(opts.seed, h, code),
+                                       device=opts.device)
+    else:
+        res = evaluate_slot(rows, code, _STATE["fold_of"], _STATE["ever_of"], _STATE["recipe"],
+                            slot_seed(opts.seed, h, code), _STATE["pretrained"].get(code),
+                            device=opts.device, row_protocol=opts.row_protocol)
     res["seconds"] = time.time() - t
     return slot, res
 
@@ -146,6 +166,57 @@ def _final_module(family: str, x, y, chosen: dict, recipe: Recipe, seed: int, pr
     return EnsembleModule(modules, [1.0 / len(modules)] * len(modules)).eval(), info
 
 
+def _final_context_module(family: str, x, y, chosen: dict, recipe: Recipe, seed: int,
+                          code: str):
+    """Train the shipped context family on all rows with the CV choices (most chosen C / lab
+    penalty, median LightGBM rounds); the unused factors pinned. ``ctx_ens`` is exported as one
+    ``ContextEnsembleModule`` (one graph: less memory per site worker)."""
+    info = {}
+    modules = []
+    for member in ec.CTX_ENSEMBLES.get(family, (family,)):
+        if member == "ctx_lr":
+            C = Counter(chosen["ctx_lr_C"]).most_common(1)[0][0]
+            modules.append(cx.LinearContextModule(cx.fit_context_lr_fixed(x, y, C, seed)))
+            info["ctx_lr_C"] = C
+        elif member == "ctx_stack":
+            lam = Counter(chosen["ctx_stack_lambda"]).most_common(1)[0][0]
+            modules.append(cx.LinearContextModule(cx.fit_stacked_fixed(x, y, lam, seed)))
+            info["ctx_stack_lambda"] = "inf" if np.isinf(lam) else lam
+        elif member == "ctx_lgbm":
+            rounds = max(1, int(round(statistics.median(chosen["ctx_lgbm_rounds"]))))
+            booster = bl.fit_lgbm_fixed(x, y, recipe, seed, rounds)
+            modules.append(bl.TreeEnsembleModule(booster, np.median(x, axis=0)).eval())
+            info["ctx_lgbm_rounds"] = rounds
+        else:
+            raise ValueError(f"{family} does not ship")
+    if len(modules) == 1:
+        return pin_unused(modules[0].eval(), code), info
+    if family == "ctx_ens":
+        keys = list(combination_factor_keys(code))
+        unused = unused_in(code)
+        return cx.ContextEnsembleModule(modules[0], modules[1], [0.5, 0.5], len(keys) + 2,
+                                        [keys.index(k) for k in unused],
+                                        [NEUTRAL_VALUES[k] for k in unused]).eval(), info
+    module = EnsembleModule(modules, [1.0 / len(modules)] * len(modules)).eval()
+    return pin_unused(module, code), info
+
+
+def pin_unused(module, code: str):
+    """Wrap a module so the combination's unused factors (chloride) cannot change its output."""
+    unused = unused_in(code)
+    if not unused:
+        return module
+    keys = list(combination_factor_keys(code))
+    return UnusedFactors(module, [keys.index(k) for k in unused],
+                         [NEUTRAL_VALUES[k] for k in unused]).eval()
+
+
+def _unused_manifest(code: str) -> dict:
+    unused = unused_in(code)
+    return {"unused_factor_keys": unused, "unused_factor_note": dict(UNUSED_FACTOR_NOTE)} \
+        if unused else {}
+
+
 def _training_description(rows, code, family, pretrained, n_covid) -> dict:
     n_pat = len(np.unique(rows.patient))
     pre_en = (f"; network pre-trained on COVID-19 (Mount Sinai, {n_covid} samples, 3-class maximum "
@@ -165,10 +236,59 @@ def _training_description(rows, code, family, pretrained, n_covid) -> dict:
     }
 
 
+def _context_description(rows, code) -> dict:
+    n_pat = len(np.unique(rows.patient))
+    if code == REFERENCE_COMBINATION:
+        what_en, what_zh = "no lab value: today's CRS grade and the day since infusion only", \
+            "不使用化验指标：仅用当天 CRS 分级和输注后天数"
+    else:
+        n = len(combination_factor_keys(code))
+        what_en = f"{n} factors (panels {code}) plus today's CRS grade and the day since infusion"
+        what_zh = f"{n} 个指标（指标组 {code}），加上当天 CRS 分级和输注后天数"
+    return {
+        "en": (f"CAR-T development cohort (the CAR-T sheet given to train_models): {n_pat} "
+               f"patients, {len(rows)} patient-days with a day d+{rows.horizon}, "
+               f"{int(rows.y.sum())} severe (grade >= 3 on day d+{rows.horizon}); {what_en}."),
+        "zh-hans": (f"CAR-T 开发队列（train_models 所用的 CAR-T 表）：{n_pat} 名患者，{len(rows)} "
+                    f"个有第 d+{rows.horizon} 天记录的患者日，其中 {int(rows.y.sum())} 个在第 "
+                    f"d+{rows.horizon} 天为重度 CRS（≥3 级）；{what_zh}。"),
+    }
+
+
+_KEEP = ("auroc", "auprc", "brier", "brier_raw", "ece", "sensitivity", "specificity",
+         "threshold", "n", "severe")
+
+
+def _pick(m: dict) -> dict:
+    return {k: m[k] for k in _KEEP if k in m}
+
+
+_CV_NOTES = ("5-fold CV grouped by patient, stratified by ever-severe; AUROC/AUPRC on the raw "
+             "probability, Brier/ECE on the actual probability (baseline from the other folds' "
+             "out-of-fold predictions); 'threshold' is the raw-probability cut-off for this file "
+             "(Youden's J on all out-of-fold predictions), sensitivity/specificity use per-fold "
+             "thresholds fixed on the training folds. New onset = rows with today's grade < 3.")
+
+
+def _context_metrics(summary: dict, family: str, ship_threshold: float,
+                     labs_only: dict | None) -> dict:
+    """Metrics of a labs + context file (or of the reference, family "reference")."""
+    cv = _pick(summary["all"][family])
+    cv["threshold_cv_median"] = cv.get("threshold")
+    cv["threshold"] = ship_threshold
+    metrics = {"patient_cv": cv, "patient_cv_new_onset": _pick(summary["new_onset"][family])}
+    if family != "reference":
+        metrics["patient_cv_nested_selection"] = _pick(summary["all"]["ctx_selected_global"])
+        metrics["no_lab_reference_cv"] = _pick(summary["all"]["reference"])
+        metrics["no_lab_reference_cv_new_onset"] = _pick(summary["new_onset"]["reference"])
+        if labs_only is not None:
+            metrics["labs_only_cv"] = labs_only
+    metrics["notes"] = _CV_NOTES
+    return metrics
+
+
 def _manifest_metrics(summary: dict, family: str, ship_threshold: float) -> dict:
-    keep = ("auroc", "auprc", "brier", "brier_raw", "ece", "sensitivity", "specificity",
-            "threshold", "n", "severe")
-    pick = lambda m: {k: m[k] for k in keep if k in m}  # noqa: E731
+    pick = _pick
     cv = pick(summary["all"][family])
     cv["threshold_cv_median"] = cv.get("threshold")
     cv["threshold"] = ship_threshold
@@ -217,7 +337,12 @@ def run(cart_source, covid_source, out_dir: Path | None, recipe: Recipe | None =
         timings["pretrain_s"] = time.time() - t
     t = time.time()
     slots = [(h, c) for h in opts.horizons for c in opts.combinations]
-    results = dict(_map(_evaluate_task, slots, opts.workers, "cross-validation", opts.progress))
+    tasks = [("labs", h, c) for h, c in slots]
+    if opts.context:  # the heavier labs-only slots first, so the pool ends evenly
+        tasks = tasks + [("ctx", h, c) for h, c in slots]
+    done = dict(_map(_evaluate_task, tasks, opts.workers, "cross-validation", opts.progress))
+    results = {(h, c): done[("labs", h, c)] for h, c in slots}
+    ctx_results = {(h, c): done[("ctx", h, c)] for h, c in slots} if opts.context else {}
     timings["evaluation_s"] = time.time() - t
     summary = {"slots": {}, "recipe": recipe.to_dict(), "seed": opts.seed,
                "patients": int(len(ids)), "families": FAMILY_NAMES}
@@ -232,6 +357,8 @@ def run(cart_source, covid_source, out_dir: Path | None, recipe: Recipe | None =
     family = choose_family(summary["slots"])
     summary["shipped_family"] = family
     log(f"shipping {family}: {FAMILY_NAMES[family]}")
+    if opts.context:
+        _summarise_context(summary, ctx_results, recipe, opts, log)
     t = time.time()
     for (h, code) in tqdm(slots, desc="train + export", disable=not opts.progress):
         rows = _STATE["rows"][h]
@@ -251,17 +378,94 @@ def run(cart_source, covid_source, out_dir: Path | None, recipe: Recipe | None =
             _training_description(rows, code, family, _STATE["pretrained"].get(code),
                                   0 if covid is None else len(covid.values)),
             f"{family}: {FAMILY_NAMES[family]}", _manifest_metrics(s, family, threshold), seed,
-            final_training=info, recipe=recipe.to_dict(),
-            baseline_source="out-of-fold predictions of the 5-fold patient-level CV")
-        save_model(module, model_path(out_dir, h, code), manifest,
+            final_training=info, recipe=recipe.to_dict(), sodium_rule=SODIUM_RULE,
+            baseline_source="out-of-fold predictions of the 5-fold patient-level CV",
+            **_unused_manifest(code))
+        save_model(pin_unused(module, code), model_path(out_dir, h, code), manifest,
                    baseline_csv(raw_oof, rows.y, rows.grade_today), check_seed=seed)
+    if opts.context and out_dir is not None:
+        _export_context(summary, ctx_results, recipe, opts, out_dir, progress=opts.progress)
     timings["final_training_export_s"] = time.time() - t
+    if out_dir is not None or opts.compare_dir is not None:
+        t = time.time()
+        summary["sensitivity"] = {}
+        if out_dir is not None:
+            summary["sensitivity"]["shipped"] = folder_sensitivity(out_dir, _STATE["rows"],
+                                                                   seed=opts.seed)
+        if opts.compare_dir is not None:
+            summary["sensitivity"]["previous"] = folder_sensitivity(opts.compare_dir,
+                                                                    _STATE["rows"], seed=opts.seed)
+        timings["sensitivity_s"] = time.time() - t
     timings["total_s"] = time.time() - t0
     summary["timings"] = timings
     if out_dir is not None:
         Path(out_dir, "evaluation.json").write_text(json.dumps(_clean(summary), indent=1))
     log(f"done in {timings['total_s']:.0f} s")
     return summary
+
+
+def _summarise_context(summary: dict, ctx_results: dict, recipe: Recipe, opts: Options,
+                       log) -> None:
+    """Context slots and the per-horizon reference into ``summary``; the shipped context family
+    and, per slot, whether the labs add information."""
+    summary["context_selection_per_fold"] = ec.add_context_global_selection(ctx_results,
+                                                                           recipe.outer_folds)
+    summary["context_slots"], summary["reference_slots"] = {}, {}
+    for (h, code), res in ctx_results.items():
+        s = ec.summarise(_STATE["rows"][h], res)
+        s["chosen"] = {k: [("inf" if isinstance(v, float) and np.isinf(v) else v) for v in vals]
+                       for k, vals in res["chosen"].items()}
+        s["seconds"] = res["seconds"]
+        summary["context_slots"][f"{h}_{code}"] = s
+    family = ec.choose_context_family(summary["context_slots"])
+    summary["context_shipped_family"] = family
+    summary["context_families"] = ec.CTX_FAMILY_NAMES
+    log(f"shipping context family {family}: {ec.CTX_FAMILY_NAMES[family]}")
+    for key, s in summary["context_slots"].items():
+        s["shipped"] = family
+        s["labs_add_information"] = ec.labs_add_information(s)
+    for h in opts.horizons:
+        rows = _STATE["rows"][h]
+        res = ec.evaluate_reference(rows, _STATE["fold_of"], opts.seed + 1000 * h)
+        ctx_results[(h, REFERENCE_COMBINATION)] = res
+        summary["reference_slots"][str(h)] = ec.summarise(rows, res)
+
+
+def _export_context(summary: dict, ctx_results: dict, recipe: Recipe, opts: Options,
+                    out_dir: Path, progress: bool) -> None:
+    family = summary["context_shipped_family"]
+    keys = [(h, c) for h in opts.horizons for c in opts.combinations]
+    keys += [(h, REFERENCE_COMBINATION) for h in opts.horizons]
+    for (h, code) in tqdm(keys, desc="train + export (context)", disable=not progress):
+        rows = _STATE["rows"][h]
+        res = ctx_results[(h, code)]
+        x = rows.context_columns(code)
+        seed = slot_seed(opts.seed, h, code) if code != REFERENCE_COMBINATION \
+            else opts.seed + 1000 * h + 7
+        if code == REFERENCE_COMBINATION:
+            fam, s = "reference", summary["reference_slots"][str(h)]
+            module, info = cx.LinearContextModule(cx.fit_reference(x, rows.y, seed)), {"C": 1.0}
+            extra = {}
+            name = ec.CTX_FAMILY_NAMES["reference"]
+        else:
+            fam, s = family, summary["context_slots"][f"{h}_{code}"]
+            module, info = _final_context_module(family, x, rows.y, res["chosen"], recipe, seed,
+                                                 code)
+            extra = {"labs_add_information": s["labs_add_information"],
+                     **_unused_manifest(code)}
+            name = ec.CTX_FAMILY_NAMES[family]
+        raw_oof = res["oof"][fam]
+        labs_only = summary["slots"].get(f"{h}_{code}")
+        labs_only_cv = _pick(labs_only["all"][labs_only["shipped"]]) if labs_only else None
+        manifest = build_manifest(
+            h, code, np.median(rows.columns(code), axis=0), _context_description(rows, code),
+            f"{fam}: {name}",
+            _context_metrics(s, fam, youden_threshold(rows.y, raw_oof), labs_only_cv), seed,
+            context=CONTEXT_BOTH, final_training=info, recipe=recipe.to_dict(),
+            sodium_rule=SODIUM_RULE,
+            baseline_source="out-of-fold predictions of the 5-fold patient-level CV", **extra)
+        save_model(module, model_path(out_dir, h, code, CONTEXT_BOTH), manifest,
+                   baseline_csv(raw_oof, rows.y, rows.grade_today), check_seed=seed)
 
 
 def _clean(obj):

@@ -48,10 +48,19 @@ class Recipe:
         "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "reg_lambda": 1.0,
         "verbose": -1, "deterministic": True, "force_row_wise": True, "n_jobs": 1})
     lgbm_max_rounds: int = 300
+    # context models (labs + today's CRS grade + day): logistic C and the stacked model's lab
+    # penalty (inf = no lab effect, i.e. the no-lab reference) chosen on inner validation
+    ctx_lr_grid: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+    stack_lambdas: tuple[float, ...] = (3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, float("inf"))
+    # the context network is evaluated (no COVID-19 pre-training: that cohort has no CRS grade)
+    ctx_network: bool = True
     # ensembles use fixed equal weights (evaluate.ENSEMBLES), nothing tuned
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-able: an infinite penalty is written as the string "inf"."""
+        out = asdict(self)
+        out["stack_lambdas"] = ["inf" if v == float("inf") else v for v in self.stack_lambdas]
+        return out
 
 
 def small_recipe(**changes) -> Recipe:

@@ -1,10 +1,14 @@
 """python manage.py train_models --cart PATH --covid PATH --out DIR [--horizons 1 2 3]
 [--combinations 1234 123 ...] [--seed N] [--epochs N] [--device cpu|cuda] [--workers N]
+[--no-context] [--compare-with DIR]
 
 Evaluates every requested slot with patient-level cross-validation, trains the shipped model on
-all development patients and writes ``h{h}_c{code}.pt`` (TorchScript with manifest.json and
-baseline.csv inside) plus ``evaluation.json`` (metrics only) into --out. The work is done by
-``predictor.training.pipeline``; this command only parses arguments.
+all development patients and writes into --out: ``h{h}_c{code}.pt`` (labs only),
+``h{h}_c{code}_ctx.pt`` (labs + today's CRS grade and day) and ``h{h}_c0_ctx.pt`` (the no-lab
+reference), each TorchScript with manifest.json and baseline.csv inside, plus
+``evaluation.json`` (metrics only, with the chloride/sodium sensitivity of the written files and
+of the files in --compare-with). The work is done by ``predictor.training.pipeline``; this command
+only parses arguments.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ class Command(BaseCommand):
                             help="worker processes (one torch thread each); 1 on CUDA")
         parser.add_argument("--no-row-protocol", action="store_true",
                             help="skip the row-level (paper) protocol figures")
+        parser.add_argument("--no-context", action="store_true",
+                            help="labs-only models only (no context models, no reference)")
+        parser.add_argument("--compare-with", metavar="DIR",
+                            help="earlier model files whose chloride/sodium sensitivity to report")
 
     def handle(self, *args, **opts):
         import torch
@@ -47,6 +55,8 @@ class Command(BaseCommand):
         for key in ("cart", "covid"):
             if opts[key] and not Path(opts[key]).exists():
                 raise CommandError(f"--{key}: no such file: {opts[key]}")
+        if opts["compare_with"] and not Path(opts["compare_with"]).is_dir():
+            raise CommandError(f"--compare-with: no such folder: {opts['compare_with']}")
         recipe = Recipe()
         if opts["epochs"]:
             recipe = dataclasses.replace(recipe, max_epochs=opts["epochs"],
@@ -55,7 +65,10 @@ class Command(BaseCommand):
         options = pipeline.Options(horizons=tuple(opts["horizons"]),
                                    combinations=tuple(opts["combinations"]), seed=opts["seed"],
                                    device=opts["device"], workers=workers,
-                                   row_protocol=not opts["no_row_protocol"])
+                                   row_protocol=not opts["no_row_protocol"],
+                                   context=not opts["no_context"],
+                                   compare_dir=(Path(opts["compare_with"])
+                                                if opts["compare_with"] else None))
         out = Path(opts["out"])
         out.mkdir(parents=True, exist_ok=True)
         from predictor.training.data import SheetError
@@ -69,4 +82,11 @@ class Command(BaseCommand):
             m = slot["all"][slot["shipped"]]
             self.stdout.write(f"h{key.replace('_', ' c')}: shipped {slot['shipped']}, "
                               f"patient-CV AUROC {m['auroc']:.3f}, Brier {m['brier']:.3f}")
-        self.stdout.write(self.style.SUCCESS(f"wrote {len(summary['slots'])} model files to {out}"))
+        for key, slot in summary.get("context_slots", {}).items():
+            m, r = slot["all"][slot["shipped"]], slot["all"]["reference"]
+            self.stdout.write(f"h{key.replace('_', ' c')} + context: shipped {slot['shipped']}, "
+                              f"AUROC {m['auroc']:.3f} (no-lab reference {r['auroc']:.3f}), "
+                              f"Brier {m['brier']:.3f} ({r['brier']:.3f})")
+        n_files = len(summary["slots"]) + len(summary.get("context_slots", {})) \
+            + len(summary.get("reference_slots", {}))
+        self.stdout.write(self.style.SUCCESS(f"wrote {n_files} model files to {out}"))

@@ -1,0 +1,264 @@
+"""Models that also take the clinical context (today's CRS grade and the day since infusion).
+
+Input of a context model: the combination's lab factors (catalogue order, raw units), then
+``crs_grade`` (0-4) and ``day`` (days since infusion), the order of ``CONTEXT_KEYS``. The no-lab
+reference (combination "0") takes the two context values only.
+
+Three of the families are one linear form, so one TorchScript module serves them all:
+
+    logit = intercept + z(labs) . w + onehot(grade) . g + (d, d^2) . v,   d = clamp(day, 0, 60) / 10
+
+where z is log1p + standardised + clipped (``baselines.LogTransform``):
+- the reference: no labs (w empty), a logistic regression on grade and day (C = 1);
+- context logistic regression: labs and context together, C chosen on inner validation;
+- stacked: the reference's logit as a fixed offset plus an L2-penalised lab effect (penalty chosen
+  on inner validation; an infinite penalty means "the labs add nothing" and gives the reference).
+LightGBM and the PrCRS network take the raw [labs, grade, day] vector as they are.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.optimize import minimize
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from torch import nn
+
+from predictor.catalogue import CRS_GRADE_RANGE, DAY_RANGE
+from predictor.training.baselines import CLIP_Z, LogTransform, tree_score
+
+N_GRADES = CRS_GRADE_RANGE[1] + 1
+DAY_SCALE = 10.0
+
+
+def context_features(grade, day) -> np.ndarray:
+    """One-hot of the grade (rounded, clipped to 0-4), then d and d^2 with d = day / 10 (day
+    clipped to the site's 0-60). [N, 7]."""
+    g = np.clip(np.rint(np.nan_to_num(np.asarray(grade, dtype=float))), *CRS_GRADE_RANGE)
+    d = np.clip(np.nan_to_num(np.asarray(day, dtype=float)), *DAY_RANGE)[:, None] / DAY_SCALE
+    return np.hstack([np.eye(N_GRADES)[g.astype(int)], d, d ** 2])
+
+
+def split(xctx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """[labs..., grade, day] -> (labs, grade, day)."""
+    return xctx[:, :-2], xctx[:, -2], xctx[:, -1]
+
+
+@dataclass
+class LinearContextModel:
+    """The linear form of the module docstring (numpy side; ``LinearContextModule`` exports it)."""
+
+    transform: LogTransform | None   # None: no lab factor
+    lab_coef: np.ndarray             # [n]
+    context_coef: np.ndarray         # [7]: 5 grades, d, d^2
+    intercept: float
+    info: dict
+
+    def logit(self, xctx: np.ndarray) -> np.ndarray:
+        labs, grade, day = split(np.asarray(xctx, dtype=np.float64))
+        s = context_features(grade, day) @ self.context_coef + self.intercept
+        if self.transform is not None and labs.shape[1]:
+            s = s + self.transform(labs) @ self.lab_coef
+        return s
+
+    def predict_proba(self, xctx: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logit(xctx)))
+
+
+def _sk_logistic(features, y, C, seed) -> LogisticRegression:
+    clf = LogisticRegression(C=C, max_iter=5000, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(features, y)
+    return clf
+
+
+def fit_reference(xctx: np.ndarray, y: np.ndarray, seed: int) -> LinearContextModel:
+    """The no-lab reference: logistic regression (C = 1) on grade one-hot and day (d, d^2)."""
+    _, grade, day = split(xctx)
+    clf = _sk_logistic(context_features(grade, day), y, 1.0, seed)
+    return LinearContextModel(None, np.zeros(0), clf.coef_[0].copy(), float(clf.intercept_[0]),
+                              {"C": 1.0})
+
+
+def _fit_context_lr_fixed(xctx, y, C, seed) -> LinearContextModel:
+    labs, grade, day = split(xctx)
+    t = LogTransform.fit(labs)
+    clf = _sk_logistic(np.hstack([t(labs), context_features(grade, day)]), y, C, seed)
+    n = labs.shape[1]
+    return LinearContextModel(t, clf.coef_[0][:n].copy(), clf.coef_[0][n:].copy(),
+                              float(clf.intercept_[0]), {"C": C})
+
+
+def _fit_stacked_fixed(xctx, y, lam, seed) -> LinearContextModel:
+    """Reference logit (fitted on the same rows) as a fixed offset; minimise the summed log-loss
+    + lam/2 * |w|^2 over an unpenalised shift b and the lab weights w (lam = inf: w = 0)."""
+    ref = fit_reference(xctx, y, seed)
+    labs, _, _ = split(xctx)
+    t = LogTransform.fit(labs)
+    z = t(labs)
+    offset = ref.logit(xctx)
+    n = z.shape[1]
+    y = np.asarray(y, dtype=float)
+
+    def loss(theta):
+        b, w = theta[0], theta[1:]
+        s = offset + b + z @ w
+        p = 1.0 / (1.0 + np.exp(-s))
+        value = np.sum(np.logaddexp(0.0, s) - y * s) + 0.5 * lam * (w @ w)
+        r = p - y
+        return value, np.concatenate([[r.sum()], z.T @ r + lam * w])
+
+    if math.isinf(lam) or n == 0:
+        res = minimize(_shift_only, np.zeros(1), args=(offset, y), jac=True, method="L-BFGS-B")
+        b, w = float(res.x[0]), np.zeros(n)
+    else:
+        res = minimize(loss, np.zeros(n + 1), jac=True, method="L-BFGS-B",
+                       options={"maxiter": 2000})
+        b, w = float(res.x[0]), res.x[1:].copy()
+    return LinearContextModel(t, w, ref.context_coef.copy(), ref.intercept + b,
+                              {"lambda": lam, "reference_C": 1.0})
+
+
+def _shift_only(theta, offset, y):
+    s = offset + theta[0]
+    p = 1.0 / (1.0 + np.exp(-s))
+    return np.sum(np.logaddexp(0.0, s) - y * s), np.array([np.sum(p - y)])
+
+
+def _choose(fit_fixed, grid, x_tr, y_tr, x_val, y_val, seed, refit_x, refit_y):
+    """The grid value with the lowest inner-validation log-loss (ties: the earlier, i.e. the
+    more regularised, value); refit on (refit_x, refit_y) if given."""
+    best = None
+    for value in grid:
+        m = fit_fixed(x_tr, y_tr, value, seed)
+        p = m.predict_proba(x_val)
+        loss = log_loss(y_val, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1])
+        if best is None or loss < best[0] - 1e-12:
+            best = (loss, value, m, p)
+    _, value, m, p_val = best
+    if refit_x is not None:
+        m = fit_fixed(refit_x, refit_y, value, seed)
+    return m, p_val, value
+
+
+def fit_context_lr(x_tr, y_tr, x_val, y_val, grid, seed, refit_x=None, refit_y=None):
+    """Logistic regression on labs + context; C chosen on inner validation."""
+    return _choose(_fit_context_lr_fixed, grid, x_tr, y_tr, x_val, y_val, seed, refit_x, refit_y)
+
+
+def fit_stacked(x_tr, y_tr, x_val, y_val, grid, seed, refit_x=None, refit_y=None):
+    """The stacked model; the lab penalty chosen on inner validation. The grid is searched from
+    the strongest penalty (inf = the reference) down, so ties keep the labs out."""
+    order = sorted(grid, reverse=True)
+    return _choose(_fit_stacked_fixed, order, x_tr, y_tr, x_val, y_val, seed, refit_x, refit_y)
+
+
+def fit_context_lr_fixed(xctx, y, C, seed) -> LinearContextModel:
+    return _fit_context_lr_fixed(xctx, y, C, seed)
+
+
+def fit_stacked_fixed(xctx, y, lam, seed) -> LinearContextModel:
+    return _fit_stacked_fixed(xctx, y, lam, seed)
+
+
+class LinearContextModule(nn.Module):
+    """``LinearContextModel`` as TorchScript: raw [B, n + 2] -> logits [B, 2] = (0, logit).
+    A NaN lab is the training median (exp of the log mean, as ``LogisticModule``); a NaN grade
+    or day is 0 (the site always sends both)."""
+
+    def __init__(self, model: LinearContextModel):
+        super().__init__()
+        n = len(model.lab_coef)
+        t = model.transform
+        mean = np.zeros(n) if t is None or n == 0 else t.mean
+        std = np.ones(n) if t is None or n == 0 else t.std
+        self.n = n
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).reshape(n))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).reshape(n))
+        self.register_buffer("lab_coef",
+                             torch.as_tensor(model.lab_coef, dtype=torch.float32).reshape(n))
+        self.register_buffer("grade_coef",
+                             torch.as_tensor(model.context_coef[:N_GRADES], dtype=torch.float32))
+        self.register_buffer("day_coef",
+                             torch.as_tensor(model.context_coef[N_GRADES:], dtype=torch.float32))
+        self.intercept = float(model.intercept)
+        self.clip = CLIP_Z
+        self.max_grade = float(CRS_GRADE_RANGE[1])
+        self.max_day = float(DAY_RANGE[1])
+        self.day_scale = DAY_SCALE
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = linear_context_logit(x, self.n, self.mean, self.std, self.lab_coef, self.grade_coef,
+                                 self.day_coef, self.intercept, self.clip, self.max_grade,
+                                 self.max_day, self.day_scale)
+        return torch.stack([torch.zeros_like(s), s], dim=1)
+
+
+def linear_context_logit(x: torch.Tensor, n: int, mean: torch.Tensor, std: torch.Tensor,
+                         lab_coef: torch.Tensor, grade_coef: torch.Tensor,
+                         day_coef: torch.Tensor, intercept: float, clip: float, max_grade: float,
+                         max_day: float, day_scale: float) -> torch.Tensor:
+    """The logit of ``LinearContextModule``; a plain function so ``ContextEnsembleModule`` can
+    inline it into its single graph."""
+    labs = x[:, :n]
+    labs = torch.where(torch.isnan(labs), torch.expm1(mean).unsqueeze(0).expand_as(labs), labs)
+    z = torch.clamp((torch.log1p(torch.clamp(labs, min=0.0)) - mean) / std, -clip, clip)
+    ctx = torch.nan_to_num(x[:, n:], nan=0.0)
+    grade = torch.clamp(torch.round(ctx[:, 0]), 0.0, max_grade).long()
+    d = torch.clamp(ctx[:, 1], 0.0, max_day) / day_scale
+    return (z @ lab_coef + grade_coef[grade] + d * day_coef[0] + d * d * day_coef[1]
+            + intercept)
+
+
+class ContextEnsembleModule(nn.Module):
+    """The ``ctx_ens`` family (stacked linear model + LightGBM, weighted mean of probabilities),
+    with the unused factors pinned, as ONE module whose forward is one TorchScript graph. The
+    same arithmetic as ``UnusedFactors(EnsembleModule([LinearContextModule, TreeEnsembleModule]))``
+    in the same order, but one graph instead of four: less memory in every site worker (39
+    files are loaded per worker). Built from the two member modules, eager or already scripted.
+    """
+
+    def __init__(self, linear: nn.Module, tree: nn.Module, weights: list[float], width: int,
+                 pin_columns: list[int], pin_values: list[float]):
+        super().__init__()
+        for name in ("mean", "std", "lab_coef", "grade_coef", "day_coef"):
+            self.register_buffer(f"lin_{name}", getattr(linear, name).detach().clone())
+        self.n = int(linear.n)
+        self.intercept = float(linear.intercept)
+        self.clip = float(linear.clip)
+        self.max_grade = float(linear.max_grade)
+        self.max_day = float(linear.max_day)
+        self.day_scale = float(linear.day_scale)
+        for name in ("feature", "threshold", "left", "right", "value", "medians"):
+            self.register_buffer(f"tree_{name}", getattr(tree, name).detach().clone())
+        self.depth = int(tree.depth)
+        self.w_linear = float(weights[0])
+        self.w_tree = float(weights[1])
+        mask = torch.zeros(width, dtype=torch.bool)
+        values = torch.zeros(width, dtype=torch.float32)
+        for c, v in zip(pin_columns, pin_values):
+            mask[c] = True
+            values[c] = float(v)
+        self.register_buffer("pin_mask", mask)
+        self.register_buffer("pin_values", values)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.where(self.pin_mask.unsqueeze(0), self.pin_values.unsqueeze(0).expand_as(x), x)
+        s = linear_context_logit(x, self.n, self.lin_mean, self.lin_std, self.lin_lab_coef,
+                                 self.lin_grade_coef, self.lin_day_coef, self.intercept,
+                                 self.clip, self.max_grade, self.max_day, self.day_scale)
+        score = tree_score(x, self.tree_medians, self.tree_feature, self.tree_threshold,
+                           self.tree_left, self.tree_right, self.tree_value, self.depth)
+        p = torch.zeros(x.shape[0], dtype=torch.float32, device=x.device)
+        p = p + self.w_linear * torch.softmax(torch.stack([torch.zeros_like(s), s], dim=1),
+                                              dim=1)[:, 1]
+        p = p + self.w_tree * torch.softmax(torch.stack([torch.zeros_like(score), score], dim=1),
+                                            dim=1)[:, 1]
+        p = torch.clamp(p, 1e-7, 1.0 - 1e-7)
+        return torch.stack([torch.log1p(-p), torch.log(p)], dim=1)
