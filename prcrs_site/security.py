@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -33,18 +34,29 @@ class ContentSecurityPolicyMiddleware:
         return response
 
 
+# Endpoints that take many rows or a sheet in one request.
+BATCH_API_PREFIXES = ("/api/v1/predict/batch", "/api/v1/validate")
+
+
 def body_limit_for(path: str) -> int:
-    """The largest request body accepted on ``path``: small for the API, large elsewhere."""
+    """The largest request body accepted on ``path``: small for the API (larger for its batch
+    endpoints), large elsewhere."""
+    if path.startswith(BATCH_API_PREFIXES):
+        return settings.PRCRS_BATCH_MAX_BODY_BYTES
     if path.startswith("/api/"):
         return settings.PRCRS_API_MAX_BODY_BYTES
     return settings.PRCRS_MAX_BODY_BYTES
 
 
 class RequestBodyLimitMiddleware:
-    """413 for a declared Content-Length over the path's limit, JSON on the API.
+    """413 for a Content-Length over the path's limit, in the site's usual shape (JSON on the
+    API, a page elsewhere).
 
-    Bodies without a Content-Length (chunked) are read by Django through a stream limited to
-    the declared length, i.e. nothing, so they cannot get past this either.
+    A chunked body has been given a Content-Length by ``prcrs_site.request_guards.guard_wsgi``
+    (at most the limit + 1 bytes were read), so it is limited here like any other. A view may
+    answer an oversize body itself: an admin view whose ModelAdmin has
+    ``oversize_body_response(request, url_name=, limit=, length=)`` returning a response
+    (the model upload page does, and records the refusal).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
@@ -61,20 +73,31 @@ class RequestBodyLimitMiddleware:
             # stays in step. Beyond that the server closes the connection after this answer
             # (WSGI leaves "Connection" to the server; nginx in front refuses such bodies).
             _discard_body(request, length)
-            return self._too_large(request, limit)
+            return _view_answer(request, limit, length) or self._too_large(request, limit)
         return self.get_response(request)
 
     @staticmethod
     def _too_large(request: HttpRequest, limit: int) -> HttpResponse:
-        # This runs before LocaleMiddleware: pick the language the way the API does.
-        with translation.override(_request_language(request)):
+        from prcrs_site.error_responses import error_response, request_language
+
+        # On the API pick the language the way the API does (?lang= first).
+        language = request_language(request)
+        with translation.override(language):
             message = _("The request body is too large (at most %(limit)d bytes are "
                         "accepted).") % {"limit": limit}
-        if request.path_info.startswith("/api/"):
-            response: HttpResponse = JsonResponse({"errors": {"__all__": [message]}}, status=413)
-        else:
-            response = HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
-        return response
+        return error_response(request, status=413, message=message, language=language)
+
+
+def _view_answer(request: HttpRequest, limit: int, length: int) -> HttpResponse | None:
+    """The oversize answer of the view at this address, when it has one (see the class)."""
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return None
+    answer = getattr(getattr(match.func, "model_admin", None), "oversize_body_response", None)
+    if answer is None:
+        return None
+    return answer(request, url_name=match.url_name, limit=limit, length=length)
 
 
 # Up to this much of an oversize body is read and dropped (gunicorn itself drains only 64 KiB
@@ -98,10 +121,3 @@ def _discard_body(request: HttpRequest, length: int) -> bool:
     except OSError:  # the client gave up: nothing to keep alive
         return False
     return remaining <= 0
-
-
-def _request_language(request: HttpRequest) -> str:
-    wanted = request.GET.get("lang", "")
-    if wanted in dict(settings.LANGUAGES):
-        return wanted
-    return translation.get_language_from_request(request, check_path=True)

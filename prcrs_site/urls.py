@@ -20,3 +20,9 @@ urlpatterns += i18n_patterns(
     path("", include("predictor.urls")),
     prefix_default_language=True,
 )
+
+# Error answers that never raise themselves, JSON on the API (prcrs_site.error_responses).
+handler400 = "prcrs_site.error_responses.bad_request"
+handler403 = "prcrs_site.error_responses.permission_denied"
+handler404 = "prcrs_site.error_responses.page_not_found"
+handler500 = "prcrs_site.error_responses.server_error"

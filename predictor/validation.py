@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -15,9 +16,27 @@ from django.utils.translation import gettext_lazy as _
 
 from predictor.catalogue import FACTORS, FactorSpec
 
-# Full-width digits and punctuation as typed with a Chinese input method.
-_FULL_WIDTH = str.maketrans("０１２３４５６７８９．，－＋％　", "0123456789.,-+% ")
+# Full-width digits and punctuation as typed with a Chinese input method; the ideographic full
+# stop (what "." gives in a Chinese input mode) and the Arabic decimal separator are decimal points.
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９．，－＋％　。\u066b", "0123456789.,-+% ..")
+# Characters used only to group thousands (never a decimal mark): spaces of every width, the
+# Swiss apostrophe and the Arabic thousands separator.
+_GROUP_ONLY = " \u00a0\u2009\u202f'\u2019\u066c"
+# Plain ASCII digits with at most one "." (always the decimal point): unambiguous.
+_PLAIN = re.compile(r"^[+-]?\d{1,15}(\.\d{1,15})?$")
 _NUMBER = re.compile(r"^[+-]?(\d+([.]\d*)?|[.]\d+)([eE][+-]?\d+)?$")
+_SIGN = re.compile(r"^(?P<sign>[+-]?)(?P<mantissa>.*?)(?P<exponent>[eE][+-]?\d+)?$")
+# "1,234": a comma followed by exactly three digits after a well-formed first group reads either
+# as a decimal comma (1.234) or as a thousands separator (1234).
+_COMMA_THREE = re.compile(r"^[1-9]\d{0,2},\d{3}$")
+# Grouped thousands with a "," or "." or space-like separator and an optional decimal part
+# marked with the other character: "12,345,678", "1,234.5", "1.234.567", "1.234,5", "1 234,5".
+_GROUPED = [
+    re.compile(r"^[1-9]\d{0,2}(,\d{3})+([.]\d*)?$"),
+    re.compile(r"^[1-9]\d{0,2}([.]\d{3}){2,}(,\d*)?$"),
+    re.compile(r"^[1-9]\d{0,2}([.]\d{3})+,\d*$"),
+    re.compile(r"^[1-9]\d{0,2}([%s]\d{3})+([.,]\d*)?$" % re.escape(_GROUP_ONLY)),
+]
 
 
 @dataclass(frozen=True)
@@ -40,6 +59,31 @@ class FactorLimits:
 DEFAULT_LIMITS: dict[str, FactorLimits] = {f.key: FactorLimits.from_spec(f) for f in FACTORS}
 
 
+class Message:
+    """A translatable message and its values, worded only when shown, in the language active
+    then. ``_("...") % values`` would word it at once: for a 10,000-row sheet with flagged
+    values that is most of the checking time, and the language at check time may not be the
+    one the answer is shown in."""
+
+    __slots__ = ("template", "values")
+
+    def __init__(self, template, values: Mapping[str, object]):
+        self.template = template
+        self.values = values
+
+    def __str__(self) -> str:
+        return str(self.template) % self.values
+
+    def __repr__(self) -> str:
+        return f"Message({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
 @dataclass
 class CheckedValues:
     """Valid values in model units (fractions 0-1), per-field errors, and typical-range flags."""
@@ -60,11 +104,33 @@ class NotANumber(ValueError):
     pass
 
 
+class AmbiguousNumber(NotANumber):
+    """A value with two readings a thousandfold apart (``1,234``): both kept, neither chosen."""
+
+    def __init__(self, raw: object, *, thousands: str, decimal: str):
+        super().__init__(raw)
+        self.thousands = thousands
+        self.decimal = decimal
+
+
+class GroupedNumber(NotANumber):
+    """A value written with thousands separators (``12,345,678``): one reading, still refused so
+    that a separator never has to be guessed; ``plain`` is how to write it."""
+
+    def __init__(self, raw: object, *, plain: str):
+        super().__init__(raw)
+        self.plain = plain
+
+
 def parse_number(raw: object) -> tuple[float, bool] | None:
     """Read one entered value. Returns (number, had a % sign), None when nothing was entered.
 
-    Accepts ``12.5``, ``12,5`` (comma as decimal mark), full-width ``１２．５`` and a trailing
-    ``%``. Thousands separators are refused rather than guessed (``1,234.5``).
+    Accepts ``12.5``, ``12,5`` (comma as decimal mark), full-width ``１２．５``, digits of any
+    script, an exponent and a trailing ``%``. ``.`` alone is always the decimal point
+    (``1.234`` is 1.234). Never guesses a separator: ``1,234`` (1234 or 1.234?) raises
+    ``AmbiguousNumber`` with both readings; a value with thousands separators (``1,234.5``,
+    ``1 234``) raises ``GroupedNumber`` with the plain way to write it. JSON numbers are
+    unambiguous and taken as they are.
     """
     if raw is None:
         return None
@@ -80,20 +146,48 @@ def parse_number(raw: object) -> tuple[float, bool] | None:
         return number, False
     if not isinstance(raw, str):
         raise NotANumber(raw)
-    text = raw.translate(_FULL_WIDTH).strip()
+    if _PLAIN.match(raw):  # the common case, "12.5" or "48": one reading, nothing to decide
+        return float(raw), False
+    text = _ascii_digits(raw.translate(_FULL_WIDTH)).strip()
     if not text:
         return None
     percent = text.endswith("%")
     if percent:
         text = text[:-1].strip()
-    if text.count(",") == 1 and "." not in text:
-        text = text.replace(",", ".")
+    suffix = "%" if percent else ""
+    parts = _SIGN.match(text)
+    sign, mantissa, exponent = parts["sign"], parts["mantissa"], parts["exponent"] or ""
+    if _COMMA_THREE.match(mantissa):
+        raise AmbiguousNumber(raw, thousands=sign + mantissa.replace(",", "") + exponent + suffix,
+                              decimal=sign + mantissa.replace(",", ".") + exponent + suffix)
+    if any(pattern.match(mantissa) for pattern in _GROUPED):
+        raise GroupedNumber(raw, plain=sign + _ungrouped(mantissa) + exponent + suffix)
+    if mantissa.count(",") == 1 and "." not in mantissa:
+        text = sign + mantissa.replace(",", ".") + exponent
     if not _NUMBER.match(text):
         raise NotANumber(raw)
     value = float(text)
     if not math.isfinite(value):
         raise NotANumber(raw)
     return value, percent
+
+
+def _ascii_digits(text: str) -> str:
+    # float() reads Arabic-Indic or Devanagari digits too; made ASCII here so the patterns
+    # and the messages that show a reading deal with one kind of digit.
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
+
+
+def _ungrouped(mantissa: str) -> str:
+    """``1,234.5`` -> ``1234.5``, ``1.234,5`` -> ``1234.5``, ``1 234`` -> ``1234``."""
+    digits = re.split(r"[^\d]", mantissa)
+    last_separator = mantissa[len(mantissa) - len(digits[-1]) - 1]
+    grouping = mantissa[len(digits[0])]
+    if len(digits) > 1 and last_separator != grouping:  # the last one marks the decimals
+        return "".join(digits[:-1]) + "." + digits[-1]
+    return "".join(digits)
 
 
 def _show(value: float) -> str:
@@ -104,6 +198,14 @@ def check_value(key: str, raw: object, limits: FactorLimits, *, percent_input: b
     """Check one value. Returns (model-unit value or None, error or None, flag or None)."""
     try:
         parsed = parse_number(raw)
+    except AmbiguousNumber as exc:
+        return None, _("%(value)s could mean %(thousands)s or %(decimal)s: write %(thousands)s "
+                       "or %(decimal)s.") % {"value": str(raw).strip(),
+                                             "thousands": exc.thousands,
+                                             "decimal": exc.decimal}, None
+    except GroupedNumber as exc:
+        return None, _("Write %(value)s without thousands separators: %(plain)s.") % {
+            "value": str(raw).strip(), "plain": exc.plain}, None
     except NotANumber:
         return None, _("Enter a number, for example 12.5."), None
     if parsed is None:
@@ -130,19 +232,23 @@ def _check_fraction(number: float, had_percent: bool, limits: FactorLimits, *,
     return value, None, _flag(value, limits, "%", scale=100)
 
 
-def _out_of_range(value: float, low: float, high: float, unit: str):
-    return _("%(value)s %(unit)s is outside the accepted range %(low)s–%(high)s %(unit)s. "
-             "Check the value and its unit.") % {
-        "value": _show(value), "low": _show(low), "high": _show(high), "unit": unit}
+_OUT_OF_RANGE = _("%(value)s %(unit)s is outside the accepted range %(low)s–%(high)s %(unit)s. "
+                  "Check the value and its unit.")
+_OUT_OF_TYPICAL = _("%(value)s %(unit)s is outside the typical range %(low)s–%(high)s %(unit)s; "
+                    "please double-check it.")
 
 
-def _flag(value: float, limits: FactorLimits, unit: str, scale: float = 1):
+def _out_of_range(value: float, low: float, high: float, unit: str) -> Message:
+    return Message(_OUT_OF_RANGE, {"value": _show(value), "low": _show(low), "high": _show(high),
+                                   "unit": unit})
+
+
+def _flag(value: float, limits: FactorLimits, unit: str, scale: float = 1) -> Message | None:
     if limits.typical_min <= value <= limits.typical_max:
         return None
-    return _("%(value)s %(unit)s is outside the typical range %(low)s–%(high)s %(unit)s; "
-             "please double-check it.") % {
+    return Message(_OUT_OF_TYPICAL, {
         "value": _show(value * scale), "low": _show(limits.typical_min * scale),
-        "high": _show(limits.typical_max * scale), "unit": unit}
+        "high": _show(limits.typical_max * scale), "unit": unit})
 
 
 def check_values(raw_values: Mapping[str, object], *,

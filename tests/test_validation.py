@@ -11,6 +11,8 @@ from predictor.catalogue import FACTORS, FACTORS_BY_KEY
 from predictor.validation import (
     DEFAULT_LIMITS,
     FactorLimits,
+    AmbiguousNumber,
+    GroupedNumber,
     NotANumber,
     check_value,
     check_values,
@@ -76,11 +78,22 @@ def test_a_value_in_the_typical_range_is_accepted_without_a_flag():
 
 
 def test_a_value_outside_the_typical_range_is_accepted_and_flagged():
-    with translation.override("en"):
-        value, error, flag = check_value("crp", "300", CRP, percent_input=False)
+    value, error, flag = check_value("crp", "300", CRP, percent_input=False)
     assert (value, error) == (300.0, None)
-    assert str(flag) == ("300 mg/L is outside the typical range 0–10 mg/L; "
-                         "please double-check it.")
+    with translation.override("en"):
+        assert str(flag) == ("300 mg/L is outside the typical range 0–10 mg/L; "
+                             "please double-check it.")
+
+
+def test_a_message_is_worded_in_the_language_active_when_it_is_shown():
+    _, _, flag = check_value("crp", "300", CRP, percent_input=False)
+    _, error, _ = check_value("crp", "5000", CRP, percent_input=False)
+    with translation.override("zh-hans"):
+        chinese = (str(flag), str(error))
+    with translation.override("en"):
+        english = (str(flag), str(error))
+    assert "typical range" in english[0] and "accepted range" in english[1]
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in text) for text in chinese)
 
 
 @pytest.mark.parametrize("raw", ["1000.5", "-1", "5000"])
@@ -263,3 +276,100 @@ def test_not_a_number_never_slips_through_as_nan():
     result = check_values(dict(FIVE_CYTOKINES, crp=float("nan")), percent_input=False)
     assert "crp" in result.errors
     assert all(math.isfinite(v) for v in result.values.values())
+
+
+# --- shapes that could be read two ways (issue 10, item 4) ----------------------------------------
+
+@pytest.mark.parametrize("raw, expected", [
+    ("0,45", (0.45, False)),  # a comma before fewer or more than three digits: decimal only
+    ("1,23", (1.23, False)),
+    ("1,2345", (1.2345, False)),
+    ("0,450", (0.45, False)),  # "0" cannot start a thousands group
+    ("00,450", (0.45, False)),
+    ("1234,567", (1234.567, False)),  # four digits before: no thousands group
+    ("1.234", (1.234, False)),  # "." alone is always the decimal point
+    ("1234", (1234.0, False)),
+    ("１２３４", (1234.0, False)),
+    ("45%", (45.0, True)),
+    ("+5", (5.0, False)),
+    (".5", (0.5, False)),
+    (",5", (0.5, False)),
+    ("5.", (5.0, False)),
+    ("5,", (5.0, False)),
+    ("1e3", (1000.0, False)),
+    ("1,5e3", (1500.0, False)),
+    ("1。5", (1.5, False)),  # ideographic full stop, as a Chinese input mode types "."
+    ("١٢٣٤", (1234.0, False)),  # Arabic-Indic digits
+    ("١٫٥", (1.5, False)),  # Arabic decimal separator
+])
+def test_it_accepts_shapes_with_one_reading_only(raw, expected):
+    assert parse_number(raw) == expected
+
+
+@pytest.mark.parametrize("raw, thousands, decimal", [
+    ("1,234", "1234", "1.234"),
+    ("123,456", "123456", "123.456"),
+    ("-1,234", "-1234", "-1.234"),
+    ("+1,234", "+1234", "+1.234"),
+    ("1,234e3", "1234e3", "1.234e3"),
+    ("1,234%", "1234%", "1.234%"),
+    ("１，２３４", "1234", "1.234"),  # full-width comma
+    (" 1,000 ", "1000", "1.000"),
+])
+def test_it_refuses_a_thousandfold_ambiguity_with_both_readings(raw, thousands, decimal):
+    with pytest.raises(AmbiguousNumber) as refused:
+        parse_number(raw)
+    assert (refused.value.thousands, refused.value.decimal) == (thousands, decimal)
+
+
+@pytest.mark.parametrize("raw, plain", [
+    ("1,234.5", "1234.5"),
+    ("1.234,5", "1234.5"),
+    ("12,345,678", "12345678"),
+    ("1.234.567", "1234567"),
+    ("1.234.567,89", "1234567.89"),
+    ("1,234,567.89", "1234567.89"),
+    ("1 234", "1234"),
+    ("1 234,5", "1234.5"),
+    ("1\u00a0234", "1234"),  # no-break space
+    ("1\u202f234", "1234"),  # narrow no-break space
+    ("1'234", "1234"),
+    ("١٬٢٣٤", "1234"),  # Arabic thousands separator
+])
+def test_it_refuses_thousands_separators_and_says_how_to_write_the_value(raw, plain):
+    with pytest.raises(GroupedNumber) as refused:
+        parse_number(raw)
+    assert refused.value.plain == plain
+
+
+@pytest.mark.parametrize("raw", ["1,234,5", "1,2,3", "1.5.5", "1、5", "4 5", "12, 15", "1,23,456",
+                                 "一千", "1_000", "e5", "1,234 567"])
+def test_it_refuses_other_separator_shapes_as_not_a_number(raw):
+    with pytest.raises(NotANumber) as refused:
+        parse_number(raw)
+    assert type(refused.value) is NotANumber
+
+
+@pytest.mark.parametrize("language, message", [
+    ("en", "1,234 could mean 1234 or 1.234: write 1234 or 1.234."),
+    ("zh-hans", "1,234 可能是 1234，也可能是 1.234：请写成 1234 或 1.234。"),
+])
+def test_the_ambiguity_message_shows_both_readings_in_the_active_language(language, message):
+    with translation.override(language):
+        _value, error, _flag = check_value("il6", "1,234", DEFAULT_LIMITS["il6"],
+                                           percent_input=False)
+        assert str(error) == message
+
+
+def test_the_grouped_message_says_how_to_write_the_value():
+    with translation.override("en"):
+        _value, error, _flag = check_value("il6", "1,234.5", DEFAULT_LIMITS["il6"],
+                                           percent_input=False)
+        assert str(error) == "Write 1,234.5 without thousands separators: 1234.5."
+    assert chinese("Write %(value)s without thousands separators: %(plain)s.")
+
+
+def test_a_json_number_is_never_ambiguous():
+    assert parse_number(1234) == (1234.0, False)
+    assert parse_number(1.234) == (1.234, False)
+    assert check_values({**FIVE_CYTOKINES, "il6": "1,234"}, percent_input=False).errors["il6"]

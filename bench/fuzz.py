@@ -1,0 +1,302 @@
+"""Bounded HTTP fuzz of the running site: odd methods, paths, query strings, headers and bodies
+against gunicorn on loopback (DJANGO_DEBUG=0), counting answers by status.
+
+    .venv/bin/python bench/fuzz.py [--requests 3000] [--seed 10] [--threads 4] [--port N]
+
+Prints the status counts, every distinct 5xx (request and the start of the answer), and the
+tracebacks the server logged. Exit status 1 when any 5xx was seen. Without ``--port`` it starts
+its own LoopbackSite (tiny stand-in models, scratch SQLite) and stops it at the end. It is not
+a test; tests/test_request_hazards.py holds the cases it found, one by one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import random
+import re
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.serving import LoopbackSite, pattern_values, write_tiny_models  # noqa: E402
+
+METHODS = ["GET"] * 6 + ["POST"] * 8 + ["HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
+                                         "PROPFIND", "get", "FOO"]
+PATHS = ["/", "/en/", "/zh-hans/", "/healthz", "/readyz", "/api/v1/predict", "/api/v1/catalogue",
+         "/api/v1/predict/", "/api/v1/", "/api/", "/en/models/", "/zh-hans/models/",
+         "/en/models/1/4/", "/en/models/9/zz/", "/en/models/1/1234/", "/en/admin/",
+         "/en/admin/login/", "/zh-hans/admin/login/", "/en/admin/predictor/modelversion/add/",
+         "/static/css/site.css", "/static/../settings.py", "/%ff%fe", "/en/%c0%af", "//", "/en//",
+         "/en/i18n/setlang/", "/fr/", "/zh-hant/", "/en/?", "/favicon.ico", "/robots.txt",
+         "/api/v1/predict%00", "/en/admin/jsi18n/", "/api/v1/catalogue/..%2f..%2f"]
+CHARSETS = ["utf-8", "UTF8", "latin-1", "iso-8859-1", "cp1252", "gbk", "gb18030", "big5", "ascii",
+            "utf-16", "utf-16-le", "utf-32", "utf-7", "utf-8-sig", "idna", "punycode", "base64",
+            "hex", "rot13", "zlib", "bz2", "uu", "quopri", "raw-unicode-escape",
+            "unicode-escape", "mbcs", "nonexistent", "", "\"utf-8\"", "utf-8;", "x" * 300]
+CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded", "multipart/form-data",
+                 "multipart/form-data; boundary=", "multipart/form-data; boundary=xyz",
+                 "text/plain", "application/octet-stream", "", "*/*", "application/json;;",
+                 "text/plain; charset*=xyz''a", "text/plain; charset*=utf-8''%ff",
+                 "text/plain; charset*=''", "application/json; charset*=utf-8'en'x",
+                 'multipart/form-data; boundary="a b"', "a/b; c=\"unterminated",
+                 "application/x-www-form-urlencoded; charset*=bogus''x"]
+LANGUAGES = ["en", "zh-hans", "zh", "zh-CN", "en-US", "fr", "xx", "*", "", "zh-Hant-TW;q=x",
+             "en;q=0.5,,,", "a" * 300, "zh-hans;q=2", "de-DE, en;q=0.1", "%ff"]
+FIELDS = ["il6", "il2", "crp", "d_dimer", "horizon", "neutrophil_pct", "switch_language",
+          "csrfmiddlewaretoken", "username", "password", "next", "lang"]
+ODD_VALUES = ["1,234", "0,45", "1.234,5", "12,345,678", "1 234", "１２３４", "45%", "1e308",
+              "-1e308", "1e-400", "nan", "inf", "٣", "1。5", "", " ", "\x00", "9" * 400,
+              "1,2,3", "+.5", "0x10", "1_000", "٬", "%", "💉", "<script>", "' OR 1=1 --"]
+
+
+def odd_value(rng: random.Random):
+    pick = rng.random()
+    if pick < 0.5:
+        return rng.choice(ODD_VALUES)
+    if pick < 0.7:
+        return rng.choice([1234, -1, 0, 1e308, 10 ** 30, 0.45, True, None, [], {}])
+    return "".join(chr(rng.randrange(1, 0xd800)) for _ in range(rng.randrange(1, 8)))
+
+
+def query_string(rng: random.Random) -> str:
+    choices = [
+        "", "lang=en", "lang=zh-hans", "lang=zh", "lang=xx", "lang=%ff", "lang=en&lang=zh-hans",
+        "a&" * rng.choice([10, 999, 1001, 1500]), "%zz", "a=%ff%fe", "horizon=all", ";;;",
+        "next=//evil.example", "=", "&&", "a=" + "b" * 3000, "%00=%00",
+        "&".join(f"{quote(chr(rng.randrange(1, 0xd800)), safe='')}=1" for _ in range(3)),
+    ]
+    return rng.choice(choices)
+
+
+def body_for(rng: random.Random, content_type: str, token: str) -> bytes:
+    kind = rng.random()
+    if kind < 0.1:
+        return b""
+    if kind < 0.15:
+        return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+    if kind < 0.18:
+        return b"{" * 5000 + b"}" * 5000
+    if kind < 0.2:
+        return json.dumps({"values": pattern_values("4"), "pad": "x" * 70_000}).encode()
+    if "json" in content_type or kind < 0.5:
+        values = pattern_values(rng.choice(["1234", "123", "4", "23", "3", "2"]))
+        for key in rng.sample(sorted(values), k=min(2, len(values))):
+            values[key] = odd_value(rng)
+        payload = rng.choice([{"values": values, "horizon": rng.choice([1, 2, 3, "all", 7, None,
+                                                                        "1", [1], 1.5])},
+                              [1, 2], "text", None, {"values": "il6=1"}, {"horizon": 1}])
+        try:
+            return json.dumps(payload, ensure_ascii=rng.random() < 0.5).encode(
+                "utf-8", "surrogatepass")
+        except (TypeError, ValueError):
+            return b"{}"
+    fields = {k: str(odd_value(rng)) for k in rng.sample(FIELDS, k=rng.randrange(1, 6))}
+    fields["csrfmiddlewaretoken"] = token
+    fields.update({k: v for k, v in pattern_values("4").items() if rng.random() < 0.7})
+    encoded = "&".join(f"{quote(str(k))}={quote(str(v), safe='')}" for k, v in fields.items())
+    return encoded.encode("ascii")
+
+
+def make_request(rng: random.Random, token: str) -> tuple[str, str, dict[str, str], bytes]:
+    method = rng.choice(METHODS)
+    path = rng.choice(PATHS)
+    query = query_string(rng) if rng.random() < 0.5 else ""
+    target = path + ("?" + query if query else "")
+    headers: dict[str, str] = {}
+    content_type = rng.choice(CONTENT_TYPES)
+    if rng.random() < 0.4 and content_type and "charset" not in content_type:
+        content_type += f"; charset={rng.choice(CHARSETS)}"
+    if content_type:
+        headers["Content-Type"] = content_type
+    if rng.random() < 0.6:
+        headers["Accept-Language"] = rng.choice(LANGUAGES)
+    if rng.random() < 0.6:
+        headers["Cookie"] = rng.choice([
+            f"csrftoken={token}", f"csrftoken={token}; django_language=xx", "csrftoken=%ff",
+            "sessionid=abc", "a" * 3000, "=;=;", f"csrftoken={token}; sessionid=" + "z" * 40])
+    if rng.random() < 0.2:
+        headers["Host"] = rng.choice(["evil.example", "127.0.0.1:99999", "[::1]", "localhost",
+                                      "127.0.0.1", "a..b", "%ff"])
+    if rng.random() < 0.2:
+        headers["X-Forwarded-Proto"] = rng.choice(["https", "http", "gopher", ""])
+        headers["X-Forwarded-For"] = rng.choice(["1.2.3.4", "::1", "nonsense", ""])
+    if rng.random() < 0.3:
+        headers["Referer"] = rng.choice(["http://127.0.0.1/", "https://evil.example/", "%ff",
+                                         "null"])
+    if rng.random() < 0.1:
+        headers["Range"] = rng.choice(["bytes=0-10", "bytes=-1", "bytes=9999999-", "x"])
+    if rng.random() < 0.1:
+        headers["If-None-Match"] = rng.choice(["*", '"x"', "W/"])
+    body = body_for(rng, content_type, token) if method not in ("GET", "HEAD") or \
+        rng.random() < 0.1 else b""
+    return method, target, headers, body
+
+
+def send(port: int, request: tuple[str, str, dict[str, str], bytes], chunked: bool) -> int:
+    method, target, headers, body = request
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        if chunked and body:
+            pieces = [body[i:i + 7] for i in range(0, len(body), 7)]
+            conn.putrequest(method, target, skip_host="Host" in headers,
+                            skip_accept_encoding=True)
+            for name, value in headers.items():
+                conn.putheader(name, value)
+            conn.putheader("Transfer-Encoding", "chunked")
+            conn.endheaders()
+            for piece in pieces:
+                conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+            conn.send(b"0\r\n\r\n")
+        else:
+            conn.putrequest(method, target, skip_host="Host" in headers,
+                            skip_accept_encoding=True)
+            for name, value in headers.items():
+                conn.putheader(name, value)
+            if body or method in ("POST", "PUT", "PATCH"):
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body or None)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except (OSError, http.client.HTTPException, ValueError, UnicodeError):
+        return 0  # refused by the client library or the connection dropped: counted apart
+    finally:
+        conn.close()
+
+
+def raw_request(port: int, data: bytes) -> int:
+    """For what http.client will not send: broken chunking, bad lengths, odd request lines."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            sock.sendall(data)
+            reply = sock.recv(4096)
+    except OSError:
+        return 0
+    match = re.match(rb"HTTP/1\.[01] (\d{3})", reply)
+    return int(match.group(1)) if match else 0
+
+
+RAW = [
+    b"POST /api/v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    b"POST /api/v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n5\r\n{}\r\n",
+    b"POST /api/v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n"
+    b"Content-Type: application/json\r\nConnection: close\r\n\r\n{}",
+    b"POST /en/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n",
+    b"POST /en/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked"
+    b"\r\n\r\n0\r\n\r\n",
+    b"GET /en/ HTTP/1.0\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain; charset*=xyz''a"
+    b"\r\nConnection: close\r\n\r\n",
+    b"GET /\xff\xfe HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    b"GET /en/?a=\xff HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    b"GET /en/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Language: \xff\xfe\r\nCookie: a=\xff\r\n"
+    b"Connection: close\r\n\r\n",
+    b"POST /en/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x"
+    b"\r\nContent-Length: 20\r\nConnection: close\r\n\r\n--x\r\nbroken\r\n--x--",
+]
+
+
+def fuzz(port: int, requests: int, seed: int, threads: int, token: str) -> tuple[Counter, list]:
+    rng = random.Random(seed)
+    plan = [(make_request(rng, token), rng.random() < 0.15) for _ in range(requests)]
+    statuses: Counter = Counter()
+    failures: list = []
+    lock = threading.Lock()
+
+    def one(item) -> None:
+        request, chunked = item
+        status = send(port, request, chunked)
+        with lock:
+            statuses[status] += 1
+            if status >= 500:
+                failures.append((status, request[0], request[1][:120], request[2],
+                                 request[3][:80], chunked))
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, plan))
+    for data in RAW:
+        status = raw_request(port, data)
+        statuses[status] += 1
+        if status >= 500:
+            failures.append((status, "RAW", data[:120]))
+    return statuses, failures
+
+
+def csrf_token(port: int) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/en/")
+        response = conn.getresponse()
+        response.read()
+        cookie = response.headers.get("Set-Cookie", "")
+    finally:
+        conn.close()
+    found = re.search(r"csrftoken=([^;]+)", cookie)
+    return found.group(1) if found else ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--seed", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--port", type=int, help="a site already running on 127.0.0.1")
+    args = parser.parse_args()
+
+    site = None
+    work = Path(tempfile.mkdtemp(prefix="prcrs-fuzz-"))
+    try:
+        if args.port:
+            port = args.port
+        else:
+            write_tiny_models(work / "bundle")
+            site = LoopbackSite(work, work / "bundle", workers=2, threads=4,
+                                env={"GUNICORN_ACCESS_LOG": ""})
+            site.migrate()
+            site.start()
+            port = site.port
+        started = time.monotonic()
+        statuses, failures = fuzz(port, args.requests, args.seed, args.threads, csrf_token(port))
+        elapsed = time.monotonic() - started
+        total = sum(statuses.values())
+        five = sum(n for s, n in statuses.items() if s >= 500)
+        print(f"{total} requests in {elapsed:.0f} s (seed {args.seed}): "
+              f"{five} x 5xx, {statuses.get(0, 0)} not answered (refused by the client library "
+              "or the connection closed)")
+        print("by status: " + ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items())))
+        for failure in sorted(set(repr(f)[:400] for f in failures))[:30]:
+            print("  5xx:", failure)
+        if site is not None:
+            # 5xx only: Django's "Internal Server Error" and gunicorn's "Error handling request"
+            # (a 400 for a bad Host header is logged with a traceback too, and is fine).
+            errors = [entry for entry in site.log_entries() if entry.get("level") == "ERROR"
+                      and str(entry.get("message", "")).startswith(
+                          ("Internal Server Error", "Error handling request"))]
+            print(f"server errors logged: {len(errors)}")
+            for entry in errors[:8]:
+                print("  ", str(entry.get("message"))[:120], "|",
+                      (entry.get("exception") or "").strip().splitlines()[-1:])
+        sys.exit(1 if five else 0)
+    finally:
+        if site is not None:
+            site.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
