@@ -16,7 +16,10 @@ tests' and said so in the output). Then:
 (d) the original PrCRS way re-enacted with the same model file: a fresh Python process per
     prediction that imports torch and pandas, loads the TorchScript file, reads the baseline
     (the archive's baseline.csv) with pandas, builds the calibration table and predicts;
-    10 runs; then the ratio (d)/(a).
+    10 runs; then the ratio (d)/(a);
+(e) the rate limiter's cost: charge() timed in a process on the site's database (one client,
+    1,000 clients, a small exact limit), and the API's median latency with the limiter on and
+    off: a second site with it off on the same database, the two asked in turn.
 
 ``LoopbackSite`` is also what tests/test_serving_faults.py uses to run the site.
 """
@@ -111,6 +114,9 @@ class LoopbackSite:
             "PRCRS_BUNDLED_MODELS_DIR": str(bundled),
             "PRCRS_REGISTER_BUNDLED_MODELS": "1",
             "PRCRS_DEVICE": "cpu",
+            # Rate limits (on in production) only where a test or bench turns them on: load
+            # from one loopback address would otherwise run into them.
+            "PRCRS_RATE_LIMITS": "0",
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
             "GUNICORN_WORKERS": str(workers),
             "GUNICORN_THREADS": str(threads),
@@ -341,6 +347,69 @@ def original_way(model_file: Path, values: list[float], runs: int) -> list[float
     return times
 
 
+# --- (e) the rate limiter's cost --------------------------------------------------------------
+
+LIMITER_COST = r"""
+import json, sys, time
+import django
+django.setup()
+from django.conf import settings
+from django.test import RequestFactory
+from predictor.rate_limits import LIMITER, charge
+
+n = int(sys.argv[1])
+factory = RequestFactory()
+def timed(requests, limit):
+    settings.PRCRS_RATE_LIMITS, settings.PRCRS_RATE_LIMIT_PREDICTIONS = True, limit
+    LIMITER.reset()
+    for r in requests[:50]:
+        charge(r, predictions=1)  # warm: rows, connection
+    start = time.perf_counter()
+    for i in range(n):
+        r = requests[i % len(requests)]
+        r.__dict__.pop("_prcrs_client_address", None)  # resolve the address every time
+        assert charge(r, predictions=1) is None
+    return (time.perf_counter() - start) / n * 1000
+def clients(count, net):  # each case its own addresses: no budget carried over
+    out = []
+    for i in range(count):
+        r = factory.post("/api/v1/predict", REMOTE_ADDR=f"10.{net}.{i // 250}.{i % 250}")
+        r.api_key = None
+        out.append(r)
+    return out
+print(json.dumps({"one_client": timed(clients(1, 1), 10**9),
+                  "thousand_clients": timed(clients(1000, 2), 10**9),
+                  "exact_limit_150": timed(clients(n // 100 + 1, 3), 150)}))
+"""
+
+
+def limiter_cost_in_process(site: LoopbackSite, n: int) -> dict[str, float]:
+    """ms per charge() in a process on the site's own database, the way a worker calls it."""
+    out = subprocess.run([str(PYTHON), "-c", LIMITER_COST, str(n)], cwd=ROOT, env=site.env,
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"limiter cost script failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def api_latency_pair(sites: tuple[LoopbackSite, LoopbackSite], code: str,
+                     n: int) -> tuple[list[float], list[float]]:
+    """Latency on two sites, request by request in turn, so load from elsewhere hits both."""
+    conns = [site.connection() for site in sites]
+    body = json.dumps({"values": pattern_values(code), "horizon": 1}).encode()
+    times: tuple[list[float], list[float]] = ([], [])
+    for i in range(n + 50):
+        for conn, out in zip(conns, times):
+            start = time.perf_counter()
+            status, payload = post_json(conn, "/api/v1/predict", body)
+            if i >= 50:  # the first 50 warm the connections and the workers
+                out.append((time.perf_counter() - start) * 1000)
+            assert status == 200, payload
+    for conn in conns:
+        conn.close()
+    return times
+
+
 # --- main ------------------------------------------------------------------------------------------
 
 def cpu_note() -> str:
@@ -362,6 +431,8 @@ def main() -> None:
                         "postgres://... (its tables are migrated)")
     parser.add_argument("--no-prediction-log", action="store_true",
                         help="PRCRS_PREDICTION_LOG=0 (no database write per prediction)")
+    parser.add_argument("--limiter-requests", type=int, default=1000,
+                        help="for (e): API requests with the limiter on and off")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="prcrs-bench-"))
@@ -375,6 +446,10 @@ def main() -> None:
           f"gunicorn {args.workers} workers x {args.threads} threads, 1 torch thread each")
     env = {"PRCRS_PREDICTION_LOG": "0"} if args.no_prediction_log else {}
     print(f"prediction log: {'off' if args.no_prediction_log else 'on (one row per prediction)'}")
+    # As in production the limiter runs on every prediction; its limit is raised so the load
+    # is never refused (one client sends everything). (e) compares with the limiter off.
+    env |= {"PRCRS_RATE_LIMITS": "1", "PRCRS_RATE_LIMIT_PREDICTIONS": str(10**9)}
+    print("rate limits: on, limit raised out of reach ((e) measures their cost)")
     site = LoopbackSite(work, bundled, workers=args.workers, threads=args.threads,
                         database_url=args.database_url, env=env)
     try:
@@ -417,6 +492,27 @@ def main() -> None:
         print(f"\nratio (d)/(a): {median_d / median_a:.0f}x (all combinations), "
               f"{median_d / median_a_1234:.0f}x (combination 1234, the file (d) used); "
               "target >= 300x")
+
+        print(f"\n(e) rate limiter cost (target < 0.2 ms per request): charge() in a process "
+              f"on the site's database, {args.limiter_requests * 10} calls per case")
+        cost = limiter_cost_in_process(site, args.limiter_requests * 10)
+        print(f"    one client, batched: {cost['one_client'] * 1000:.1f} us per call; 1,000 "
+              f"clients round robin: {cost['thousand_clients'] * 1000:.1f} us; a limit of 150 "
+              f"(no batching, one database statement each): {cost['exact_limit_150']:.3f} ms")
+        # A second site on the same database with the limiter off, asked in turn with this one.
+        (work / "limiter-off").mkdir()
+        off_site = LoopbackSite(work / "limiter-off", bundled, workers=args.workers,
+                                threads=args.threads, database_url=site.env["DATABASE_URL"],
+                                env=env | {"PRCRS_RATE_LIMITS": "0"})
+        try:
+            off_site.start()
+            on, off = api_latency_pair((site, off_site), "4", args.limiter_requests)
+        finally:
+            off_site.stop()
+        print(f"    JSON API, combination 4, {args.limiter_requests} requests to each of two "
+              f"sites in turn: median {statistics.median(on):.3f} ms limiter on, "
+              f"{statistics.median(off):.3f} ms off, difference "
+              f"{statistics.median(on) - statistics.median(off):+.3f} ms")
         print(f"\nafter: {cpu_note()}")
     finally:
         site.stop()

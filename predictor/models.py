@@ -180,6 +180,8 @@ class AuditEvent(models.Model):
         ROLLBACK = "rollback", _("rollback")
         REGISTER_BUNDLED = "register_bundled", _("bundled model registered")
         CATALOGUE_EDIT = "catalogue_edit", _("catalogue edited")
+        API_KEY_ISSUED = "api_key_issued", _("API key issued")
+        API_KEY_REVOKED = "api_key_revoked", _("API key revoked")
 
     at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
@@ -217,3 +219,53 @@ class PredictionLog(models.Model):
         ordering = ["-at"]
         verbose_name = _("prediction log entry")
         verbose_name_plural = _("prediction log")
+
+
+class ApiKey(models.Model):
+    """A key an admin issued to an integrator. Only its SHA-256 is kept: shown once, at issue."""
+
+    name = models.CharField(_("name"), max_length=120,
+                            help_text=_("Who uses it, e.g. the integrating system and a contact."))
+    prefix = models.CharField(_("key begins with"), max_length=16, editable=False)
+    key_hash = models.CharField(_("SHA-256 of the key"), max_length=64, unique=True,
+                                editable=False)
+    limit = models.PositiveIntegerField(
+        _("prediction limit"), null=True, blank=True,
+        help_text=_("Predictions per rate-limit window for this key; empty: the site's limit."))
+    created_at = models.DateTimeField(_("issued at"), auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+",
+                                   editable=False, verbose_name=_("issued by"))
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+",
+                                   editable=False, verbose_name=_("revoked by"))
+    # Usage, added in batches by predictor.rate_limits (a few seconds behind at most).
+    predictions = models.PositiveBigIntegerField(_("predictions served"), default=0,
+                                                 editable=False)
+    requests = models.PositiveBigIntegerField(_("requests"), default=0, editable=False)
+    refused = models.PositiveBigIntegerField(_("requests refused over the limit"), default=0,
+                                             editable=False)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True,
+                                        editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class RateCounter(models.Model):
+    """Predictions one client was granted in one fixed window, shared by every replica."""
+
+    client = models.CharField(max_length=80)  # "ip:<address>" or "key:<id>"
+    window_start = models.BigIntegerField()  # Unix time the window began
+    granted = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "window_start"],
+                                               name="one_counter_per_client_window")]
+        indexes = [models.Index(fields=["window_start"], name="ratecounter_window")]
