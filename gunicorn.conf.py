@@ -43,8 +43,12 @@ max_requests_jitter = env_int("GUNICORN_MAX_REQUESTS_JITTER", 2000)
 # Never load the application (and so PyTorch) in the master unless explicitly asked; even then
 # nothing loads models at import time: REGISTRY loads on first use, in the worker.
 preload_app = env_bool("GUNICORN_PRELOAD", False)
-# Behind a load balancer on the same host or network, trust its X-Forwarded-* headers.
-forwarded_allow_ips = env_str("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# The proxies (nginx, a load balancer) whose X-Forwarded-* headers are believed: one setting,
+# PRCRS_TRUSTED_PROXIES (addresses or networks, comma-separated; empty: none), that the site
+# also reads for the client address of the lockout, the rate limits and the access log.
+forwarded_allow_ips = env_str("PRCRS_TRUSTED_PROXIES", "")
+# Access lines carry the real client (the right-most untrusted X-Forwarded-For hop), not nginx.
+logger_class = "predictor.access_log.ClientAddressLogger"
 # The heartbeat file on a container's overlay filesystem can stall workers; memory is safer.
 if Path("/dev/shm").is_dir():
     worker_tmp_dir = "/dev/shm"
@@ -111,3 +115,14 @@ def post_worker_init(worker) -> None:
         loading.set()
         # Requests run on other threads with their own connections; don't keep this one open.
         connections.close_all()
+
+
+def worker_exit(server, worker) -> None:
+    """Write the prediction-log records still queued before the worker goes (a normal stop,
+    a restart after max_requests, a graceful reload)."""
+    try:
+        from predictor.prediction_log import wait_until_written
+
+        wait_until_written(timeout=5.0)
+    except Exception:  # never block the exit on logging
+        worker.log.exception("prediction log not flushed at exit")

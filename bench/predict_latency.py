@@ -2,6 +2,7 @@
 """Server-side latency of one prediction, per input width (a script, not a test).
 
     .venv/bin/python bench/predict_latency.py [--runs 2000] [--warmup 300] [--tiny | --network]
+                                              [--context]
 
 Sets Django up on a scratch SQLite database and model directory (PRCRS_VAR_DIR,
 PRCRS_MODELS_DIR, DATABASE_URL point into a temporary directory, removed afterwards), registers
@@ -12,6 +13,11 @@ trained files exist), then times
 ``predict(values, [1])`` in process, batch 1, on the CPU: validation, combination choice, the
 model, calibration. That is what a request pays on top of HTTP and JSON, which the last lines
 time separately (through Django's test client, with and without the prediction-log write).
+
+``--context`` also registers the 18 labs+context files and the 3 no-lab references
+(``h{h}_c{code}_ctx.pt``, ``h{h}_c0_ctx.pt`` from the same folder when all 21 are there, else
+tiny ones of format version 2) and times ``predict`` with a clinical context: the labs+context
+model plus the no-lab reference beside it (two models per horizon), and the reference alone.
 
 Serving settings are the production defaults (one torch thread per process, the background
 thread that follows the serving stamp). Prints a table; exits 1 if a median misses the 2 ms target.
@@ -62,7 +68,7 @@ def register_models(use_tiny: bool, use_network: bool = False) -> str:
         return ("untrained PrCRS networks (predictor.training, default recipe): the trained "
                 "files' network architecture with random weights, without their other members")
     if not use_tiny and len(found) == len(HORIZONS) * len(COMBINATION_CODES):
-        created = register_bundled_models(bundled_dir)
+        created = [mv for mv in register_bundled_models(bundled_dir) if not mv.context]
         if len(created) == len(found):
             return f"bundled models from {bundled_dir} ({len(created)} files)"
         print(f"! only {len(created)} of {len(found)} bundled files registered; "
@@ -72,6 +78,32 @@ def register_models(use_tiny: bool, use_network: bool = False) -> str:
               file=sys.stderr)
     _register(HORIZONS, COMBINATION_CODES, _tiny_bytes)
     return "tiny TorchScript models (tests/model_files.py: log1p + linear), not the trained ones"
+
+
+def register_context_models(use_tiny: bool) -> str:
+    """Make the 18 labs+context slots and the 3 references serve (bundled ones if all there,
+    and registered by ``register_models``); returns a description of which."""
+    from predictor.catalogue import (
+        COMBINATION_CODES, CONTEXT_BOTH, HORIZONS, REFERENCE_COMBINATION,
+    )
+    from predictor.models import ModelVersion
+
+    wanted = {(h, c) for h in HORIZONS for c in (*COMBINATION_CODES, REFERENCE_COMBINATION)}
+    active = set(ModelVersion.objects.filter(state="active", context=CONTEXT_BOTH)
+                 .values_list("horizon", "combination"))
+    if not use_tiny and active == wanted:
+        return "bundled labs+context files and no-lab references (21 files)"
+    ModelVersion.objects.filter(context=CONTEXT_BOTH).delete()
+    _register(HORIZONS, (*COMBINATION_CODES, REFERENCE_COMBINATION), _tiny_context_bytes,
+              context=CONTEXT_BOTH)
+    return "tiny TorchScript files of format version 2 (21), not the trained ones"
+
+
+def _tiny_context_bytes(horizon: int, code: str) -> bytes:
+    from predictor.catalogue import CONTEXT_BOTH
+    from tests.model_files import tiny_model_bytes
+
+    return tiny_model_bytes(horizon, code, bias=0.1 * horizon, context=CONTEXT_BOTH)
 
 
 def _tiny_bytes(horizon: int, code: str) -> bytes:
@@ -94,20 +126,21 @@ def _network_bytes(horizon: int, code: str) -> bytes:
     return tiny_model_bytes(horizon, code, module=network)
 
 
-def _register(horizons, codes, make_bytes) -> None:
+def _register(horizons, codes, make_bytes, context: str = "") -> None:
     from predictor.baselines import parse_baseline_csv
     from predictor.model_files import read_extra_files, read_manifest
     from predictor.models import ModelVersion
     from predictor.versions import activate, record_version
 
-    ModelVersion.objects.all().delete()
+    ModelVersion.objects.filter(context=context).delete()
     for horizon in horizons:
         for code in codes:
             data = make_bytes(horizon, code)
             extras = read_extra_files(data)
             activate(record_version(
                 horizon=horizon, combination=code, data=data, original_name=f"h{horizon}_c{code}.pt",
-                manifest=read_manifest(extras), baseline=parse_baseline_csv(extras["baseline.csv"])))
+                manifest=read_manifest(extras), baseline=parse_baseline_csv(extras["baseline.csv"]),
+                context=context))
 
 
 def values_for(code: str) -> dict[str, float]:
@@ -146,6 +179,9 @@ def main() -> int:
                        help="time tiny models even if bundled ones are there")
     which.add_argument("--network", action="store_true",
                        help="time untrained networks of the trained models' architecture")
+    parser.add_argument("--context", action="store_true",
+                        help="also time predictions with CRS grade and day (labs+context "
+                             "model and the no-lab reference)")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="prcrs-bench-"))
@@ -173,9 +209,13 @@ def run(args) -> int:
 
     call_command("migrate", verbosity=0)
     which = register_models(args.tiny, args.network)
+    if args.context:
+        which += "; with context: " + register_context_models(args.tiny)
     translation.activate("en")
-    snapshot = REGISTRY.snapshot()
-    assert len(snapshot.models) == 18 and not snapshot.failures, snapshot.failures
+    snapshot = REGISTRY.refresh(force=True)
+    expected = 39 if args.context else 18
+    assert len(snapshot.models) == expected and not snapshot.failures, (
+        len(snapshot.models), snapshot.failures)
 
     print(f"models:        {which}")
     print(f"torch:         {torch.__version__}, device cpu, intra-op threads "
@@ -208,6 +248,8 @@ def run(args) -> int:
               f"{statistics.median(model_samples):>15.3f} ms "
               f"{'ok' if ok else 'MISSED':>7}")
 
+    if args.context:
+        missed += time_context(args, snapshot)
     print()
     all_values = values_for("1234")
     three, three_cpu = timed(lambda: predict(all_values, [1, 2, 3], percent_input=False),
@@ -235,6 +277,48 @@ def run(args) -> int:
         return 1
     print(f"target median < {TARGET_MS} ms met for every width")
     return 0
+
+
+def time_context(args, snapshot) -> list[str]:
+    """With CRS grade and day: per combination, the labs+context model and the reference
+    beside it; then the reference alone. Returns the rows that missed the target."""
+    from predictor.catalogue import COMBINATIONS, CONTEXT_BOTH, combination_width
+    from predictor.prediction import predict
+
+    context = {"crs_grade": 1, "day": 4}
+    print()
+    print("with context (crs_grade 1, day 4): labs+context model + no-lab reference beside it")
+    header = (f"{'combination':>11} {'width':>5} {'predict median':>15} {'p99':>9} "
+              f"{'CPU median':>11} {'model only median':>18} {'target':>7}")
+    print(header)
+    print("-" * len(header))
+    missed = []
+    rows = [(c.code, values_for(c.code)) for c in COMBINATIONS] + [("0", {})]
+    for code, values in rows:
+        [check] = predict(values, [1], percent_input=False, context=context)
+        assert check.combination == code and check.context == context
+        assert code == "0" or (check.no_lab_reference is not None
+                               and not check.context_model_missing)
+        samples, cpu = timed(lambda: predict(values, [1], percent_input=False, context=context),
+                             args.runs, args.warmup)
+        model = snapshot.get(1, code, CONTEXT_BOTH)
+        vector = model.input_vector(list(values.values()), context)
+        model_samples, _cpu = timed(lambda: model.raw_probability(vector), args.runs, args.warmup)
+        median = statistics.median(samples)
+        ok = median < TARGET_MS
+        if not ok:
+            missed.append(f"{code} with context")
+        width = (combination_width(code) if code != "0" else 0) + 2
+        print(f"{code:>11} {width:>5} {median:>12.3f} ms {p99(samples):>6.3f} ms "
+              f"{statistics.median(cpu):>8.3f} ms {statistics.median(model_samples):>15.3f} ms "
+              f"{'ok' if ok else 'MISSED':>7}")
+    all_values = values_for("1234")
+    three, three_cpu = timed(lambda: predict(all_values, [1, 2, 3], percent_input=False,
+                                             context=context), args.runs, args.warmup)
+    print(f"predict with context, all three horizons (6 models, width 44 and 2): median "
+          f"{statistics.median(three):.3f} ms, p99 {p99(three):.3f} ms, "
+          f"CPU median {statistics.median(three_cpu):.3f} ms")
+    return missed
 
 
 if __name__ == "__main__":

@@ -40,12 +40,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # Right after SecurityMiddleware: the CSP header goes on every response (static files too),
-    # and an oversize body is refused before anything reads it.
+    # Right after SecurityMiddleware: the CSP header goes on every response (static files too).
     "prcrs_site.security.ContentSecurityPolicyMiddleware",
+    # 400 for headers, query strings or form encodings Django cannot read, before anything
+    # (health checks included) reads them.
+    "prcrs_site.request_guards.RequestGuardMiddleware",
     # Probes call a replica by its IP: answered before CommonMiddleware checks ALLOWED_HOSTS.
     "predictor.health.HealthCheckMiddleware",
-    "prcrs_site.security.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -54,6 +55,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # An oversize body is refused before any view reads it; this late so that a view may
+    # answer it itself, with the user and language known (the admin's upload page does).
+    "prcrs_site.security.RequestBodyLimitMiddleware",
     # Last, as django-axes asks: it turns a lockout raised during login into a 429 page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -66,8 +70,35 @@ AUTHENTICATION_BACKENDS = [
 ]
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_float("AXES_COOLOFF_HOURS", 1.0)  # hours until a lockout lifts
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Lock the address that sent the wrong passwords, never a username on its own: an attacker
+# then locks only themselves, and the named admin still logs in from anywhere else. The address
+# is the real client's behind a trusted proxy (predictor.client_address), not nginx's.
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "predictor.client_address.client_address"
+AXES_COOLOFF_MESSAGE = _("Too many wrong passwords from your address: signing in from it is "
+                         "locked for a while. Please try again later.")
 AXES_RESET_ON_SUCCESS = True
+
+# Proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated; empty:
+# none; "*": any peer, only where nothing but the proxy reaches the site). gunicorn's
+# forwarded_allow_ips reads the same variable.
+PRCRS_TRUSTED_PROXIES = env_str("PRCRS_TRUSTED_PROXIES", "")
+try:
+    from predictor.client_address import parse_trusted_proxies
+
+    parse_trusted_proxies(PRCRS_TRUSTED_PROXIES)
+except ValueError as bad_proxy:
+    raise ImproperlyConfigured(str(bad_proxy)) from None
+
+# Rate limits (predictor.rate_limits): predictions per client (address, or API key) per fixed
+# window, shared by every worker and replica through the database. On unless debugging.
+PRCRS_RATE_LIMITS = env_bool("PRCRS_RATE_LIMITS", not DEBUG)
+PRCRS_RATE_LIMIT_PREDICTIONS = env_int("PRCRS_RATE_LIMIT_PREDICTIONS", 20000)
+PRCRS_RATE_LIMIT_WINDOW_SECONDS = env_int("PRCRS_RATE_LIMIT_WINDOW_SECONDS", 3600)
+# API keys (predictor.api_keys): optional unless required; a revoked key stops working on every
+# replica within PRCRS_API_KEY_CACHE_SECONDS.
+PRCRS_API_KEYS_REQUIRED = env_bool("PRCRS_API_KEYS_REQUIRED", False)
+PRCRS_API_KEY_CACHE_SECONDS = env_float("PRCRS_API_KEY_CACHE_SECONDS", 5.0)
 
 ROOT_URLCONF = "prcrs_site.urls"
 WSGI_APPLICATION = "prcrs_site.wsgi.application"
@@ -146,6 +177,8 @@ SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+# The site's 403 page (and language) for a form whose CSRF token is missing or stale.
+CSRF_FAILURE_VIEW = "prcrs_site.error_responses.csrf_failure"
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -175,6 +208,12 @@ PRCRS_STAMP_CHECK_SECONDS = env_float("PRCRS_STAMP_CHECK_SECONDS", 0.25)
 PRCRS_MAX_IMPUTED_FRACTION = env_float("PRCRS_MAX_IMPUTED_FRACTION", 0.2)
 PRCRS_MIN_VALUES = env_int("PRCRS_MIN_VALUES", 5)
 PRCRS_REGISTER_BUNDLED_MODELS = env_bool("PRCRS_REGISTER_BUNDLED_MODELS", True)
+# Course and cohort sheets (predictor/sheets): refused above these, before anything is parsed.
+PRCRS_SHEET_MAX_ROWS = env_int("PRCRS_SHEET_MAX_ROWS", 10_000)
+PRCRS_SHEET_MAX_BYTES = env_int("PRCRS_SHEET_MAX_BYTES", 5 * 1024 * 1024)
+# Batch API: rows per request, and its body limit (10,000 rows of 42 values fit in ~8 MB).
+PRCRS_BATCH_MAX_ROWS = env_int("PRCRS_BATCH_MAX_ROWS", 10_000)
+PRCRS_BATCH_MAX_BODY_BYTES = env_int("PRCRS_BATCH_MAX_BODY_BYTES", 16 * 1024 * 1024)
 
 # One JSON object per line on stdout (DJANGO_LOG_FORMAT=text for plain lines while developing).
 LOG_FORMAT = env_str("DJANGO_LOG_FORMAT", "text" if DEBUG else "json")
@@ -200,3 +239,6 @@ PRCRS_UPLOAD_CHECK_SECONDS = env_float("PRCRS_UPLOAD_CHECK_SECONDS", 20)
 PRCRS_UPLOAD_CHECK_MEMORY_MB = env_int("PRCRS_UPLOAD_CHECK_MEMORY_MB", 2048)
 # One row per served prediction (lab values only, no identifiers); off with 0.
 PRCRS_PREDICTION_LOG = env_bool("PRCRS_PREDICTION_LOG", True)
+# Written by a thread per process, in batches, off the request path (see predictor.prediction_log).
+PRCRS_PREDICTION_LOG_ASYNC = env_bool("PRCRS_PREDICTION_LOG_ASYNC", True)
+PRCRS_PREDICTION_LOG_FLUSH_SECONDS = env_float("PRCRS_PREDICTION_LOG_FLUSH_SECONDS", 0.05)

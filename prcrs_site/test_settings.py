@@ -19,3 +19,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast log
 # Tests render pages without running collectstatic first: plain storage needs no manifest.
 STORAGES = {**STORAGES, "staticfiles": {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+# In-process tests read the prediction log right after a request: write it synchronously.
+# (Tests against gunicorn run the production default, the background writer.)
+PRCRS_PREDICTION_LOG_ASYNC = False

@@ -25,10 +25,11 @@ from django.utils.text import capfirst
 from django.utils.translation import get_language_info, gettext, gettext_lazy as _
 from modeltranslation.admin import TranslationAdmin
 
-from predictor.catalogue import FACTOR_KEYS
+from predictor.api_keys import issue_key, revoke_key
+from predictor.catalogue import CONTEXT_KEYS, FACTOR_KEYS
 from predictor.models import (
-    COMBINATION_CHOICES, HORIZON_CHOICES, AuditEvent, Combination, Factor, ModelVersion, Panel,
-    PredictionLog,
+    COMBINATION_CHOICES, CONTEXT_CHOICES, HORIZON_CHOICES, ApiKey, AuditEvent, Combination,
+    Factor, ModelVersion, Panel, PredictionLog,
 )
 from predictor.upload_checks import UploadRejected, max_upload_bytes, submit_upload
 from predictor.versions import activate, bump_serving_stamp
@@ -118,6 +119,12 @@ class CombinationAdmin(CatalogueAdmin):
 class UploadForm(forms.Form):
     horizon = forms.TypedChoiceField(label=_("horizon"), choices=HORIZON_CHOICES, coerce=int)
     combination = forms.ChoiceField(label=_("combination"), choices=COMBINATION_CHOICES)
+    # The slot's clinical context; the file's manifest (context_keys) must agree with it.
+    context = forms.ChoiceField(
+        label=_("clinical context"), choices=CONTEXT_CHOICES, required=False,
+        help_text=_("Labs only, or labs with today's CRS grade and the day since infusion "
+                    "(model files of format version 2 with context_keys; combination 0, the "
+                    "no-lab reference, exists only with them)."))
     # Empty files reach the upload checks, which reject them with a reason and an audit event.
     model_file = forms.FileField(
         label=_("TorchScript model file"), allow_empty_file=True,
@@ -181,13 +188,13 @@ def _show(value: object) -> object:
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ("label", "horizon", "combination", "version", "state", "source", "short_sha",
-                    "uploaded_by", "uploaded_at", "activated_at")
-    list_filter = ("state", "source", "horizon", "combination")
+    list_display = ("label", "horizon", "combination", "context", "version", "state", "source",
+                    "short_sha", "uploaded_by", "uploaded_at", "activated_at")
+    list_filter = ("state", "source", "horizon", "combination", "context")
     search_fields = ("sha256", "original_name", "notes")
-    ordering = ("horizon", "combination", "-version")
+    ordering = ("horizon", "combination", "context", "-version")
     actions = ("activate_selected",)
-    fields = ("horizon", "combination", "version", "state", "source", "sha256", "size",
+    fields = ("horizon", "combination", "context", "version", "state", "source", "sha256", "size",
               "original_name", "file_name", "uploaded_by", "uploaded_at", "activated_by",
               "activated_at", "manifest", "validation_report", "baseline_summary", "notes")
     readonly_fields = tuple(f for f in fields if f != "notes")
@@ -226,6 +233,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             data = form.cleaned_data
             try:
                 mv = submit_upload(horizon=data["horizon"], combination=data["combination"],
+                                   context=data.get("context") or "",
                                    model_file=data["model_file"],
                                    baseline_file=data.get("baseline_file"),
                                    notes=data.get("notes", ""), user=request.user)
@@ -239,6 +247,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
                     "serving yet: activate it when you are ready.") % {"version": mv.label})
                 return HttpResponseRedirect(
                     reverse("admin:predictor_modelversion_change", args=[mv.pk]))
+        return self._upload_page(request, form, status=400 if request.method == "POST" else 200,
+                                 extra_context=extra_context)
+
+    def _upload_page(self, request, form, *, status: int, extra_context=None) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts, "form": form, "title": gettext("Upload a model version"),
@@ -247,7 +259,27 @@ class ModelVersionAdmin(admin.ModelAdmin):
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/predictor/modelversion/upload.html", context,
-                                status=400 if request.method == "POST" else 200)
+                                status=status)
+
+    def oversize_body_response(self, request, *, url_name: str, limit: int, length: int):
+        """The upload page with the reason, for an upload over the request-size limit, and an
+        audit entry (called by RequestBodyLimitMiddleware before the body is read, so the
+        slot chosen is unknown). None elsewhere or for a user who may not upload."""
+        if url_name != "%s_%s_add" % (self.opts.app_label, self.opts.model_name):
+            return None
+        user = getattr(request, "user", None)
+        if not (user is not None and user.is_active and user.is_staff
+                and self.has_add_permission(request)):
+            return None
+        message = gettext("The upload was refused before it was read: the request carried "
+                          "%(size)s MB, at most %(limit)s MB are accepted.") % {
+            "size": f"{length / (1024 * 1024):.3g}", "limit": f"{limit / (1024 * 1024):.3g}"}
+        AuditEvent.objects.create(user=user, action=AuditEvent.Action.VALIDATION_FAILED, detail={
+            "slot": "", "size": length, "reasons": [message], "codes": ["request_too_large"]})
+        form = UploadForm()
+        form.cleaned_data = {}  # unbound, yet it shows this reason like any rejection
+        form.add_error(None, message)
+        return self._upload_page(request, form, status=413).render()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra = dict(extra_context or {})
@@ -267,7 +299,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @staticmethod
     def _active_version(obj: ModelVersion) -> ModelVersion | None:
         return ModelVersion.objects.defer("content").filter(
-            horizon=obj.horizon, combination=obj.combination,
+            horizon=obj.horizon, combination=obj.combination, context=obj.context,
             state=ModelVersion.State.ACTIVE).first()
 
     def activate_view(self, request, object_id):
@@ -332,7 +364,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 
 def _slot(mv: ModelVersion) -> str:
-    return f"h{mv.horizon}-{mv.combination}"
+    return f"h{mv.horizon}-{mv.combination}" + ("-ctx" if mv.context else "")
 
 
 def _is_rollback(current: ModelVersion | None, target: ModelVersion) -> bool:
@@ -341,6 +373,8 @@ def _is_rollback(current: ModelVersion | None, target: ModelVersion) -> bool:
 
 def _model_card_url(mv: ModelVersion) -> str | None:
     try:
+        if mv.context:
+            return reverse("model_card_context", args=[mv.horizon, mv.combination])
         return reverse("model_card", args=[mv.horizon, mv.combination])
     except Exception:  # noqa: BLE001 - the public page may not be wired yet
         return None
@@ -376,11 +410,14 @@ class AuditEventAdmin(ReadOnlyAdmin):
             return f"{detail.get('from') or '—'} → {detail.get('to')}"
         if obj.action == AuditEvent.Action.CATALOGUE_EDIT:
             return f"{detail.get('name', '')}: {', '.join(detail.get('fields', []))}"
+        if obj.action in (AuditEvent.Action.API_KEY_ISSUED, AuditEvent.Action.API_KEY_REVOKED):
+            return f"{detail.get('name', '')} ({detail.get('prefix', '')}…)"
         return detail.get("slot", "")
 
 
 PREDICTION_CSV_HEADER = ["time", "horizon", "combination", "model_version", "raw_probability",
-                         "probability", "channel", "imputed", *FACTOR_KEYS]
+                         "probability", "channel", "imputed", *FACTOR_KEYS, "crs_grade", "day",
+                         "reference_probability"]
 
 
 def prediction_csv_rows(queryset):
@@ -392,7 +429,9 @@ def prediction_csv_rows(queryset):
         imputed = values.get("imputed", []) if isinstance(values, dict) else []
         yield [entry.at.isoformat(), entry.horizon, entry.combination, entry.model_version,
                entry.raw_probability, entry.probability, entry.channel, " ".join(imputed),
-               *("" if inputs.get(k) is None else inputs[k] for k in FACTOR_KEYS)]
+               *("" if inputs.get(k) is None else inputs[k] for k in FACTOR_KEYS),
+               *("" if not entry.context else entry.context.get(k, "") for k in CONTEXT_KEYS),
+               "" if entry.reference_probability is None else entry.reference_probability]
 
 
 class _Echo:
@@ -412,8 +451,9 @@ def prediction_csv_response(queryset) -> StreamingHttpResponse:
 @admin.register(PredictionLog)
 class PredictionLogAdmin(ReadOnlyAdmin):
     list_display = ("at", "horizon", "combination", "model_version", "raw_probability",
-                    "probability", "channel")
-    list_filter = ("horizon", "combination", "channel", "model_version")
+                    "probability", "context", "reference_probability", "channel")
+    list_filter = ("horizon", "combination", "channel", "model_version",
+                   ("context", admin.EmptyFieldListFilter))
     date_hierarchy = "at"
     actions = ("export_selected_csv",)
 
@@ -434,3 +474,57 @@ class PredictionLogAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Export the selected entries as CSV"), permissions=["view"])
     def export_selected_csv(self, request, queryset):
         return prediction_csv_response(queryset)
+
+
+# --- API keys --------------------------------------------------------------------------------
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Issue keys (the key is shown once, on the page after saving), revoke them, see usage."""
+
+    list_display = ("name", "prefix", "state", "limit", "predictions", "requests", "refused",
+                    "last_used_at", "created_at", "created_by")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "prefix")
+    actions = ("revoke_selected",)
+    readonly_fields = ("prefix", "state", "created_at", "created_by", "revoked_at", "revoked_by",
+                       "predictions", "requests", "refused", "last_used_at")
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("name", "limit")
+        return ("name", "limit", *self.readonly_fields)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # revoked keys stay, with their usage, for the record
+
+    @admin.display(description=_("state"))
+    def state(self, obj: ApiKey) -> str:
+        return gettext("revoked") if obj.revoked_at else gettext("active")
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        issued, key = issue_key(name=obj.name, limit=obj.limit, user=request.user)
+        for name in ("pk", "prefix", "key_hash", "created_at", "created_by"):
+            setattr(obj, name, getattr(issued, name))
+        obj._state.adding = False
+        request.prcrs_issued_key = key
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """The only time the key is visible: a page of its own, never a stored message."""
+        key = getattr(request, "prcrs_issued_key", None)
+        if key is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "api_key": obj,
+                   "key": key, "title": gettext("API key issued")}
+        response = TemplateResponse(request, "admin/predictor/apikey/issued.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description=_("Revoke the selected API keys"), permissions=["change"])
+    def revoke_selected(self, request, queryset):
+        revoked = sum(revoke_key(api_key=key, user=request.user) for key in queryset)
+        self.message_user(request, gettext("%(count)d API key(s) revoked. Every replica refuses "
+                                           "them within seconds.") % {"count": revoked})

@@ -5,13 +5,33 @@ No session, no CSRF token (a client posts JSON with no cookie), every answer is 
 in the language of ``?lang=en|zh-hans`` or else ``Accept-Language`` (Chinese by default).
 
 - ``POST /api/v1/predict`` with ``Content-Type: application/json`` and a body
-  ``{"values": {"<factor key>": number, ...}, "horizon": 1 | 2 | 3 | "all"}``. Values are in the
-  models' units: percentages as fractions 0-1 (a bare number above 1 for a percentage is refused;
-  a string such as ``"45%"`` is converted). 200 with one prediction object, or
-  ``{"predictions": [...]}`` for ``"all"``; 400 ``{"errors": {"<key or __all__>": [...]}}``;
+  ``{"values": {"<factor key>": number, ...}, "horizon": 1 | 2 | 3 | "all",
+  "context": {"crs_grade": 0-4, "day": 0-60}}``. Values are in the models' units: percentages
+  as fractions 0-1 (a bare number above 1 for a percentage is refused; a string such as
+  ``"45%"`` is converted). ``context`` is optional: today's CRS grade (ASTCT, integer) and the
+  day since infusion (integer, infusion day 0), both or neither; with it ``values`` may be
+  empty or left out (the no-lab reference alone answers, combination ``"0"``).
+  ``"units"`` is optional (spec section 10): ``"si"`` (the default, the catalogue's units),
+  ``"us"`` (every factor with a US conventional unit is taken in it: glucose, creatinine,
+  calcium, uric acid, triglycerides, fibrinogen, prealbumin mg/dL; albumin, hemoglobin g/dL), or
+  per value ``{"glucose": "mg/dL", "crp": "mg/dL", "neutrophil_pct": "%"}`` (the others in the
+  catalogue's units; ``"%"`` takes a percentage as 45). A unit a factor does not accept is a 400
+  on that factor's key listing the accepted ones (``GET /api/v1/catalogue``, ``units``). Limits
+  apply to the converted value; messages about it show both (``126 mg/dL = 6.99 mmol/L: ...``).
+  200 with one prediction object, or ``{"predictions": [...]}`` for ``"all"``; each carries
+  ``probability`` with its 95 % ``interval`` [low, high] (Wilson, from ``reference`` K of N),
+  ``context`` (or null), and with a context ``no_lab_reference`` (the same fields for the
+  model of CRS grade and day alone), ``labs_change`` (probability minus the reference's) and
+  ``labs_add_information``; without a context ``context_gain`` (patient-level CV AUROC and
+  Brier of the labs-only and the labs+context file) and a one-line ``context_note``; and
+  ``converted``: for each value given in a unit other than the catalogue's, ``{"entered": 126,
+  "unit": "mg/dL", "si": 6.9937..., "si_unit": "mmol/L"}`` (``si`` is what the model used).
+  400 ``{"errors": {"<key, context, crs_grade, day, units or __all__>": [...]}}``;
   415 when the body is not sent as JSON; 413 when it is too large; 503 when the slot the values
-  need has no serving model; 405 for any other method.
-- ``GET /api/v1/catalogue``: panels, factors (limits in API units), combinations, horizons.
+  need has no serving model or the model gave no valid result; 405 for any other method.
+- ``GET /api/v1/catalogue``: panels, factors (limits in API units; ``units``: every unit the
+  factor accepts, the catalogue's first, with ``multiply``/``divide`` to it, and ``us_unit``),
+  the context inputs, combinations, horizons.
 """
 
 from __future__ import annotations
@@ -26,7 +46,16 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
-from predictor.catalogue import COMBINATIONS, HORIZONS, combination_factor_keys
+from predictor.api_keys import check_api_key
+from predictor.catalogue import (
+    COMBINATIONS,
+    CONTEXT_KEYS,
+    CRS_GRADE_RANGE,
+    DAY_RANGE,
+    HORIZONS,
+    combination_factor_keys,
+)
+from predictor.context import unknown_context_keys
 from predictor.live_catalogue import LiveCatalogue, live_catalogue
 from predictor.prediction import (
     HorizonPrediction,
@@ -37,7 +66,17 @@ from predictor.prediction import (
     predict,
 )
 from predictor.prediction_log import record
+from predictor.rate_limits import charge
 from predictor.registry import REGISTRY
+from predictor.unit_entry import (
+    Conversion,
+    UnitsRefused,
+    annotate_errors,
+    annotate_flags,
+    convert_entered,
+    parse_units,
+)
+from predictor.units import accepted_units, us_unit
 
 ALL = "__all__"
 
@@ -79,6 +118,10 @@ def _api_view(*methods: str) -> Callable:
                     return _errors({ALL: [_("This address accepts only %(methods)s requests.")
                                           % {"methods": ", ".join(methods)}]},
                                    status=405, Allow=", ".join(methods))
+                refused = check_api_key(request)  # sets request.api_key for the rate limits
+                if refused is not None:
+                    return _errors({ALL: [refused.message]}, status=refused.status,
+                                   **refused.headers)
                 return view(request, *args, **kwargs)
 
         wrapped.__name__ = view.__name__
@@ -113,9 +156,22 @@ def predict_view(request: HttpRequest) -> JsonResponse:
     if problem is not None:
         return problem
     errors: dict[str, list] = {}
+    context = body.get("context")
+    if context is not None and not isinstance(context, dict):
+        errors["context"] = [_("\"context\" must be a JSON object such as {\"crs_grade\": 1, "
+                               "\"day\": 4}, or left out.")]
+    elif context and unknown_context_keys(context):
+        errors["context"] = [_("\"context\" takes only the keys crs_grade and day, not: "
+                               "%(keys)s.") % {"keys": ", ".join(unknown_context_keys(context))}]
     values = body.get("values")
+    if values is None and context:  # the no-lab reference needs no lab value
+        values = {}
     if not isinstance(values, dict):
         errors["values"] = [_("\"values\" must be a JSON object mapping factor keys to numbers.")]
+    try:
+        system, units = parse_units(body.get("units"))
+    except UnitsRefused as refused:
+        errors.update(refused.errors)
     try:
         horizons = parse_horizons(body.get("horizon"))
     except ValueError:
@@ -123,16 +179,21 @@ def predict_view(request: HttpRequest) -> JsonResponse:
                                "3 (in three days) or \"all\".")]
     if errors:
         return _errors(errors)
+    over_limit = charge(request, predictions=1)  # one patient-day, whatever the horizons
+    if over_limit is not None:
+        return _errors({ALL: [over_limit.message]}, status=429, **over_limit.headers)
     try:
-        results = predict(values, horizons, percent_input=False)
+        # US units (spec section 10) become the catalogue's before the limits and the model.
+        entered = convert_entered(values, system=system, units=units, percent_input=False)
+        results = predict(entered.values, horizons, percent_input=False, context=context)
     except InvalidInput as exc:
-        return _errors(exc.errors)
+        return _errors(annotate_errors(exc.errors, entered.conversions))
     except ModelUnavailable as exc:
         return _errors({ALL: [exc.message]}, status=503, Retry_After="300")
     # Values as received ("45%" strings included); the log converts them as predict() did.
     record(results, channel="api")
     catalogue = live_catalogue(REGISTRY.snapshot().stamp)
-    objects = [_prediction_json(result, catalogue) for result in results]
+    objects = [_prediction_json(result, catalogue, entered.conversions) for result in results]
     if body.get("horizon") == "all":
         return _json({"predictions": objects})
     return _json(objects[0])
@@ -140,7 +201,8 @@ def predict_view(request: HttpRequest) -> JsonResponse:
 
 
 
-def _prediction_json(result: HorizonPrediction, catalogue: LiveCatalogue) -> dict:
+def _prediction_json(result: HorizonPrediction, catalogue: LiveCatalogue,
+                     conversions: Mapping[str, Conversion]) -> dict:
     def name(key: str) -> str:
         factor = catalogue.by_key.get(key)
         return str(factor.name) if factor else key
@@ -153,17 +215,71 @@ def _prediction_json(result: HorizonPrediction, catalogue: LiveCatalogue) -> dic
         "probability": result.probability,
         "raw_probability": result.raw_probability,
         "reference": {"n": result.reference_n, "severe": result.reference_severe},
-        "explanation": _("Of %(n)d reference patient-days with a similar model score, "
-                         "%(severe)d developed severe CRS.")
-        % {"n": result.reference_n, "severe": result.reference_severe},
+        "explanation": _explanation(result.reference_n, result.reference_severe),
         "model_version": result.model_version,
+        "interval": list(result.interval),
+        "context": result.context,
+        **_context_json(result),
         "ignored": list(result.ignored),
+        "unused": list(result.unused),
         "imputed": list(result.imputed),
         "imputed_values": dict(result.imputed),
         "warnings": [_("%(factor)s: %(message)s") % {"factor": name(key), "message": message}
-                     for key, message in result.flags.items()],
+                     for key, message in annotate_flags(result.flags, conversions).items()],
+        "converted": {key: c.as_json() for key, c in conversions.items()},
         "disclaimer": _("For research use only; not a substitute for clinical judgement."),
     }
+
+
+def _explanation(n: int, severe: int) -> str:
+    return _("Of %(n)d reference patient-days with a similar model score, %(severe)d developed "
+             "severe CRS.") % {"n": n, "severe": severe}
+
+
+def _context_json(result: HorizonPrediction) -> dict:
+    """The clinical-context part of a prediction object (spec section 8)."""
+    if result.context is not None:
+        ref = result.no_lab_reference
+        return {
+            "no_lab_reference": None if ref is None else {
+                "probability": ref.probability, "interval": list(ref.interval),
+                "raw_probability": ref.raw_probability,
+                "reference": {"n": ref.reference_n, "severe": ref.reference_severe},
+                "model_version": ref.model_version,
+                "explanation": _explanation(ref.reference_n, ref.reference_severe)},
+            "labs_change": result.labs_change,
+            "labs_add_information": result.labs_add_information,
+            "labs_note": None if result.labs_add_information else _(
+                "For these inputs the labs do not change the estimate."),
+            "context_model_missing": result.context_model_missing,
+        }
+    gain = result.context_gain
+    return {
+        "context_gain": None if gain is None else {
+            "labs_only_auroc": gain.labs_only_auroc, "with_context_auroc": gain.with_context_auroc,
+            "labs_only_brier": gain.labs_only_brier, "with_context_brier": gain.with_context_brier},
+        "context_note": _context_note(gain),
+    }
+
+
+def _context_note(gain) -> str | None:
+    """One line: what today's CRS grade and day would add, from the model cards' figures
+    (the same sentences as the result page)."""
+    if gain is None or not gain.known:
+        return None
+    figures = {"before": f"{gain.labs_only_auroc:.2f}", "after": f"{gain.with_context_auroc:.2f}"}
+    if gain.with_context_auroc > gain.labs_only_auroc:
+        return _("Adding today's CRS grade and the day since infusion raises this model's "
+                 "cross-validated AUROC from %(before)s to %(after)s.") % figures
+    return _("Adding today's CRS grade and the day since infusion does not raise this model's "
+             "cross-validated AUROC (%(before)s without them, %(after)s with them).") % figures
+
+
+def _unit_json(unit) -> dict:
+    """One accepted unit: its symbol, other spellings of it, and value x multiply / divide =
+    the value in the catalogue's unit (a percentage: / 100, the fraction the API takes)."""
+    return {"symbol": unit.symbol, "spellings": list(unit.spellings), "us": unit.us,
+            "multiply": unit.multiply, "divide": 100.0 if unit.percent else unit.divide}
 
 
 @_api_view("GET", "HEAD")
@@ -181,10 +297,25 @@ def catalogue_view(request: HttpRequest) -> JsonResponse:
             "key": f.key, "panel": f.panel, "position": f.position, "name": str(f.name),
             # The API takes fractions, so for a percentage the unit is that, not "%".
             "unit": fraction_unit if f.is_fraction else str(f.unit),
+            # What "units" may name for this factor (the catalogue's first), and what "us" picks.
+            "units": [_unit_json(u) for u in accepted_units(f.key)],
+            "us_unit": us_unit(f.key).symbol if us_unit(f.key) else None,
             "help": str(f.help_text), "is_fraction": f.is_fraction,
             "hard": {"min": f.limits.hard_min, "max": f.limits.hard_max},
             "typical": {"min": f.limits.typical_min, "max": f.limits.typical_max},
         } for f in catalogue.factors],
+        "context": {
+            "rule": _("Optional. Enter both or neither."),
+            "inputs": [
+                {"key": "crs_grade", "name": _("Today's CRS grade (ASTCT)"),
+                 "help": _("ASTCT grade of cytokine release syndrome today, 0 (none) to 4."),
+                 "integer": True, "min": CRS_GRADE_RANGE[0], "max": CRS_GRADE_RANGE[1]},
+                {"key": "day", "name": _("Day since CAR-T infusion"),
+                 "help": _("Days since the CAR-T infusion; the infusion day is 0."),
+                 "integer": True, "min": DAY_RANGE[0], "max": DAY_RANGE[1]},
+            ],
+            "keys": list(CONTEXT_KEYS),
+        },
         "combinations": [{
             "code": c.code, "rank": c.rank, "name": str(catalogue.combination_names.get(c.code, "")),
             "panels": list(c.panels), "factors": list(combination_factor_keys(c.code)),

@@ -5,10 +5,12 @@ A trailing slash is optional, so clients need not guess (APPEND_SLASH cannot red
 
 from django.urls import re_path
 
-from predictor import api
+from predictor import api, batch_api, cohort_api
 
 app_name = "api"
 urlpatterns = [
     re_path(r"^predict/?$", api.predict_view, name="predict"),
+    re_path(r"^predict/batch/?$", batch_api.predict_batch_view, name="predict-batch"),
+    re_path(r"^validate/?$", cohort_api.validate_view, name="validate"),
     re_path(r"^catalogue/?$", api.catalogue_view, name="catalogue"),
 ]

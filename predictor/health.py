@@ -32,17 +32,21 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-def _active_slots() -> set[tuple[int, str]]:
+def _active_slots() -> set[tuple[int, str, str]]:
+    """(horizon, combination, context) of every active version: labs-only, labs with context
+    and the no-lab reference slots alike."""
     from predictor.models import ModelVersion
 
     with connection.cursor() as cursor:  # the cheapest proof the database answers
         cursor.execute("SELECT 1")
     return set(ModelVersion.objects.filter(state=ModelVersion.State.ACTIVE)
-               .values_list("horizon", "combination"))
+               .values_list("horizon", "combination", "context"))
 
 
-def _slot(slot: tuple[int, str]) -> str:
-    return f"h{slot[0]}-{slot[1]}"
+def _slot(slot: tuple) -> str:
+    """``h1-1234`` (labs only), ``h1-1234-ctx`` (labs and context), ``h1-0-ctx`` (reference)."""
+    context = slot[2] if len(slot) > 2 else ""
+    return f"h{slot[0]}-{slot[1]}" + ("-ctx" if context else "")
 
 
 def readiness() -> tuple[bool, dict]:

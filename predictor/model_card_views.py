@@ -1,5 +1,9 @@
-"""Public model cards: what serves each (horizon, combination) slot, how it was trained and how
-well it did, with its calibration curve drawn as a server-side SVG (no script, no inline style).
+"""Public model cards: what serves each (horizon, combination, context) slot, how it was trained
+and how well it did, with its calibration curve drawn as a server-side SVG (no script, no inline
+style) and a 95 % interval on every calibrated probability.
+
+Labs-only files live at ``/<lang>/models/<h>/<combo>/``, labs + context files (and the no-lab
+reference, combination 0) at ``/<lang>/models/<h>/<combo>/context/``.
 """
 
 from __future__ import annotations
@@ -8,10 +12,21 @@ import math
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import get_language, gettext_lazy as _
 
 from predictor.calibration import CalibrationTable, WindowSettings
-from predictor.catalogue import COMBINATION_CODES, COMBINATIONS, HORIZONS, combination_factor_keys
+from predictor.catalogue import (
+    COMBINATION_CODES,
+    COMBINATIONS,
+    CONTEXT_BOTH,
+    CONTEXT_KEYS,
+    CONTEXT_NONE,
+    HORIZONS,
+    REFERENCE_COMBINATION,
+    combination_factor_keys,
+)
+from predictor.intervals import wilson_interval
 from predictor.live_catalogue import live_catalogue
 from predictor.models import ModelVersion
 from predictor.prediction import horizon_name
@@ -32,17 +47,22 @@ EVALUATION_LABELS = {
     "patient_cv_nested_selection": _("patient-level cross-validation with nested model choice"),
     "row_level_cv": _("row-level cross-validation (the paper's protocol)"),
     "no_lab_reference_auroc": _("reference without lab values (AUROC)"),
+    "no_lab_reference_cv": _("no-lab reference (CRS grade and day only), same patients and folds"),
     "external": _("external validation"), "holdout": _("held-out patients"),
     "test": _("test set"), "covid": _("COVID-19 cohort"),
 }
+
+CONTEXT_INPUT_LABELS = {"crs_grade": _("Today's CRS grade (ASTCT 0–4)"),
+                        "day": _("Day since CAR-T infusion")}
 
 # Chart geometry (SVG user units).
 CHART_SIZE, CHART_PAD = 320, 44
 MAX_CURVE_POINTS = 400
 
 
-def _active_version(horizon: int, combination: str) -> ModelVersion | None:
-    return (ModelVersion.objects.filter(horizon=horizon, combination=combination,
+def _active_version(horizon: int, combination: str,
+                    context: str = CONTEXT_NONE) -> ModelVersion | None:
+    return (ModelVersion.objects.filter(horizon=horizon, combination=combination, context=context,
                                         state=ModelVersion.State.ACTIVE)
             .defer("content").select_related("uploaded_by", "activated_by").first())
 
@@ -126,13 +146,31 @@ def calibration_chart(table: CalibrationTable) -> dict:
 
 
 def calibration_rows(table: CalibrationTable) -> list[dict]:
-    """The table a physician can read: at raw score q, K of N reference days were severe."""
+    """The table a physician can read: at raw score q, K of N reference days were severe, and
+    the 95 % interval of that proportion (the uncertainty every served probability carries)."""
     rows = []
     for q in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
         ref = table.lookup(q)
+        low, high = wilson_interval(ref.severe, ref.n)
         rows.append({"raw": f"{q:.2f}", "probability": f"{ref.probability:.1%}",
-                     "n": ref.n, "severe": ref.severe})
+                     "interval": f"{low:.1%}–{high:.1%}", "n": ref.n, "severe": ref.severe})
     return rows
+
+
+def card_url(mv: ModelVersion) -> str:
+    """The public card of a version's slot (labs-only or labs + context address), in the active
+    language; for the admin's "view on site" and any other link to a version."""
+    name = "model_card_context" if mv.context else "model_card"
+    return reverse(name, args=[mv.horizon, mv.combination])
+
+
+def context_inputs(manifest: dict) -> list:
+    """The context inputs a file takes after its lab values, in its declared order."""
+    keys = manifest.get("context_keys")
+    if not isinstance(keys, list):
+        return []
+    return [CONTEXT_INPUT_LABELS[k] for k in keys if k in CONTEXT_INPUT_LABELS]
+
 
 
 def model_card_context(mv: ModelVersion) -> dict:
@@ -146,8 +184,28 @@ def model_card_context(mv: ModelVersion) -> dict:
     catalogue = live_catalogue(current_stamp())
     inputs = [catalogue.by_key[k] for k in combination_factor_keys(mv.combination)
               if k in catalogue.by_key]
-    combination_name = catalogue.combination_names.get(mv.combination, mv.combination)
+    unused_keys = manifest.get("unused_factor_keys")
+    unused = [catalogue.by_key[k].name for k in combination_factor_keys(mv.combination)
+              if isinstance(unused_keys, list) and k in unused_keys and k in catalogue.by_key]
+    is_reference = mv.combination == REFERENCE_COMBINATION
+    combination_name = (_("no lab values") if is_reference
+                        else catalogue.combination_names.get(mv.combination, mv.combination))
     return {
+        "is_context": bool(mv.context), "is_reference": is_reference,
+        "context_inputs": context_inputs(manifest),
+        "input_count": len(inputs) + len(context_inputs(manifest)),
+        "unused_inputs": unused, "unused_note": localized(manifest.get("unused_factor_note")),
+        # Only a labs + context file says whether its labs add anything over the reference.
+        "labs_add_information": (manifest.get("labs_add_information", True) is not False
+                                 if mv.context and not is_reference else None),
+        "has_reference_figures": isinstance(metrics, dict)
+        and isinstance(metrics.get("no_lab_reference_cv"), dict),
+        "reference_card": (_active_version(mv.horizon, REFERENCE_COMBINATION, CONTEXT_BOTH)
+                           if mv.context and not is_reference else None),
+        "labs_only_card": (_active_version(mv.horizon, mv.combination)
+                           if mv.context and not is_reference else None),
+        "context_card": (_active_version(mv.horizon, mv.combination, CONTEXT_BOTH)
+                         if not mv.context else None),
         "mv": mv, "horizon_name": horizon_name(mv.horizon),
         "combination_name": combination_name,
         "training_data": localized(manifest.get("training_data")),
@@ -162,31 +220,49 @@ def model_card_context(mv: ModelVersion) -> dict:
 
 
 def model_card(request: HttpRequest, horizon: int, combination: str) -> HttpResponse:
-    """The card of the version serving a slot; 404 for an unknown or empty slot."""
+    """The card of the labs-only version serving a slot; 404 for an unknown or empty slot."""
     if horizon not in HORIZONS or combination not in COMBINATION_CODES:
         raise Http404(_("There is no such model slot."))
-    mv = _active_version(horizon, combination)
+    return _render_card(request, _active_version(horizon, combination))
+
+
+def context_model_card(request: HttpRequest, horizon: int, combination: str) -> HttpResponse:
+    """The card of the labs + context version serving a slot, or of the no-lab reference
+    (combination 0); 404 for an unknown or empty slot."""
+    if horizon not in HORIZONS or combination not in (*COMBINATION_CODES, REFERENCE_COMBINATION):
+        raise Http404(_("There is no such model slot."))
+    return _render_card(request, _active_version(horizon, combination, CONTEXT_BOTH))
+
+
+def _render_card(request: HttpRequest, mv: ModelVersion | None) -> HttpResponse:
     if mv is None:
         raise Http404(_("No model serves this slot."))
     return render(request, "predictor/model_card.html", model_card_context(mv))
 
 
 def model_cards(request: HttpRequest) -> HttpResponse:
-    """Every slot, by horizon and combination rank, with the version that serves it."""
-    active = {(mv.horizon, mv.combination): mv for mv in ModelVersion.objects.filter(
+    """Every slot, by horizon and combination rank (labs only, then labs + context), and the
+    no-lab reference, with the version that serves it."""
+    active = {(mv.horizon, mv.combination, mv.context): mv for mv in ModelVersion.objects.filter(
         state=ModelVersion.State.ACTIVE).defer("content", "baseline")}
     catalogue = live_catalogue(current_stamp())
+    slots_in_order = ([(spec.code, CONTEXT_NONE) for spec in COMBINATIONS]
+                      + [(spec.code, CONTEXT_BOTH) for spec in COMBINATIONS]
+                      + [(REFERENCE_COMBINATION, CONTEXT_BOTH)])
     horizons = []
     for horizon in HORIZONS:
         slots = []
-        for spec in COMBINATIONS:
-            mv = active.get((horizon, spec.code))
+        for code, context in slots_in_order:
+            mv = active.get((horizon, code, context))
             metrics = ((mv.manifest or {}).get("metrics") or {}) if mv else {}
             cv = metrics.get("patient_cv", metrics) if isinstance(metrics, dict) else {}
             auroc = cv.get("auroc") if isinstance(cv, dict) else None
-            slots.append({"code": spec.code, "mv": mv,
-                          "name": catalogue.combination_names.get(spec.code, spec.code),
-                          "width": len(combination_factor_keys(spec.code)),
+            slots.append({"code": code, "mv": mv, "context": context,
+                          "url_name": "model_card_context" if context else "model_card",
+                          "name": (_("no lab values") if code == REFERENCE_COMBINATION
+                                   else catalogue.combination_names.get(code, code)),
+                          "width": len(combination_factor_keys(code))
+                          + (len(CONTEXT_KEYS) if context else 0),
                           "auroc": _format(auroc) if auroc is not None else "—"})
         horizons.append({"horizon": horizon, "name": horizon_name(horizon), "slots": slots})
     return render(request, "predictor/model_cards.html", {"horizons": horizons})

@@ -14,13 +14,49 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from predictor.catalogue import HORIZONS, combination_factor_keys
+from predictor.catalogue import (
+    COMBINATION_CODES,
+    CONTEXT_BOTH,
+    CONTEXT_NONE,
+    HORIZONS,
+    REFERENCE_COMBINATION,
+)
+from predictor.context import check_context, context_given
+from predictor.intervals import wilson_interval
 from predictor.live_catalogue import LiveCatalogue, live_catalogue
-from predictor.registry import REGISTRY, Snapshot
+from predictor.registry import REGISTRY, ServingModel, Snapshot
 from predictor.selection import Selection, cheapest_shortfall, choose_combination
-from predictor.validation import check_values
+from predictor.validation import NotANumber, check_values, parse_number
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReferencePrediction:
+    """The no-lab reference's answer (combination 0: CRS grade and day only), shown beside a
+    labs+context answer so the physician sees what the labs change."""
+
+    probability: float
+    interval: tuple[float, float]
+    raw_probability: float
+    reference_n: int
+    reference_severe: int
+    model_version: str
+
+
+@dataclass(frozen=True)
+class ContextGain:
+    """Without context: the patient-level CV figures of the active labs-only file and of the
+    active labs+context file of the same slot (any may be None: not installed or not stated)."""
+
+    labs_only_auroc: float | None = None
+    with_context_auroc: float | None = None
+    labs_only_brier: float | None = None
+    with_context_brier: float | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.labs_only_auroc is not None and self.with_context_auroc is not None
 
 
 @dataclass(frozen=True)
@@ -35,7 +71,21 @@ class HorizonPrediction:
     ignored: tuple[str, ...]
     imputed: dict[str, float]
     flags: dict[str, object] = field(default_factory=dict)  # typical-range warnings by key
-    inputs: dict[str, float] = field(default_factory=dict)  # the model's input, model units
+    inputs: dict[str, float] = field(default_factory=dict)  # the model's lab input, model units
+    context: dict[str, int] | None = None  # parsed CRS grade and day, when given
+    interval: tuple[float, float] = (0.0, 1.0)  # Wilson 95 % from reference_severe of _n
+    no_lab_reference: ReferencePrediction | None = None
+    labs_add_information: bool = True
+    context_gain: ContextGain | None = None
+    unused: tuple[str, ...] = ()  # factor keys the serving file accepts but does not use
+    context_model_missing: bool = False  # context given, but no labs+context file installed
+
+    @property
+    def labs_change(self) -> float | None:
+        """What the labs changed over the no-lab reference (probability points), if shown."""
+        if self.no_lab_reference is None:
+            return None
+        return self.probability - self.no_lab_reference.probability
 
 
 class InvalidInput(Exception):
@@ -47,9 +97,15 @@ class InvalidInput(Exception):
 class ModelUnavailable(Exception):
     def __init__(self, horizon: int, combination: str):
         self.horizon, self.combination = horizon, combination
-        self.message = _("No model is installed for %(horizon)s with the %(combination)s panel "
-                         "combination. An administrator must upload and activate one.") % {
-            "horizon": horizon_name(horizon), "combination": combination}
+        if combination == REFERENCE_COMBINATION:
+            self.message = _("No no-lab reference model (CRS grade and day only) is installed "
+                             "for %(horizon)s. Enter lab values too, or ask an administrator to "
+                             "upload and activate one.") % {"horizon": horizon_name(horizon)}
+        else:
+            self.message = _("No model is installed for %(horizon)s with the %(combination)s "
+                             "panel combination. An administrator must upload and activate "
+                             "one.") % {"horizon": horizon_name(horizon),
+                                        "combination": combination}
         super().__init__(str(self.message))
 
 
@@ -85,9 +141,17 @@ def parse_horizons(value: object) -> list[int]:
     return [horizon]
 
 
-def _medians(snapshot: Snapshot, horizon: int) -> dict[str, Mapping[str, float]]:
-    return {combo: model.medians for (h, combo), model in snapshot.models.items()
-            if h == horizon and model.medians}
+def _medians(snapshot: Snapshot, horizon: int,
+             context: str) -> dict[str, Mapping[str, float]]:
+    """Per combination, the training medians of the file that would serve it: the
+    labs+context file where the context is given and one is installed, else the labs-only one."""
+    medians: dict[str, Mapping[str, float]] = {}
+    for code in COMBINATION_CODES:
+        model = (snapshot.get(horizon, code, context) if context else None) \
+            or snapshot.get(horizon, code)
+        if model is not None and model.medians:
+            medians[code] = model.medians
+    return medians
 
 
 def _no_combination_error(values: Mapping[str, float], catalogue: LiveCatalogue) -> InvalidInput:
@@ -99,34 +163,134 @@ def _no_combination_error(values: Mapping[str, float], catalogue: LiveCatalogue)
           "%(names)s.") % {"combination": shortfall.combination, "names": names}]})
 
 
+def _nothing_entered(raw_values: Mapping[str, object]) -> bool:
+    """No lab value at all (blank form fields count as nothing)."""
+    for raw in raw_values.values():
+        try:
+            if parse_number(raw) is not None:
+                return False
+        except NotANumber:
+            return False
+    return True
+
+
+def _run(model: ServingModel, vector: list[float], horizon: int) -> float:
+    """The model's raw probability, or ``ModelOutputInvalid`` (503) for any failure inside its
+    forward or a non-finite score: an uploaded file's code must never turn into a 500."""
+    try:
+        raw = model.raw_probability(vector)
+    except Exception:  # noqa: BLE001 - whatever the module raises, the answer is the same
+        log.exception("model %s raised on %s", model.version_label, vector)
+        raise ModelOutputInvalid(horizon, model.combination, model.version_label) from None
+    if not math.isfinite(raw):  # NaN would otherwise be looked up as the lowest risk
+        log.error("model %s returned %r for %s", model.version_label, raw, vector)
+        raise ModelOutputInvalid(horizon, model.combination, model.version_label)
+    return raw
+
+
+def _reference(snapshot: Snapshot, horizon: int, context: dict[str, int]
+               ) -> ReferencePrediction | None:
+    model = snapshot.get(horizon, REFERENCE_COMBINATION, CONTEXT_BOTH)
+    if model is None:
+        return None
+    raw = _run(model, model.input_vector((), context), horizon)
+    ref = model.calibration.lookup(raw)
+    return ReferencePrediction(ref.probability, wilson_interval(ref.severe, ref.n), raw, ref.n,
+                               ref.severe, model.version_label)
+
+
+def _metric(model: ServingModel | None, name: str) -> float | None:
+    """``metrics.patient_cv.<name>`` of a file's manifest, None where absent or not a number."""
+    if model is None:
+        return None
+    metrics = model.manifest.get("metrics")
+    cv = metrics.get("patient_cv") if isinstance(metrics, dict) else None
+    value = cv.get(name) if isinstance(cv, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def context_gain(snapshot: Snapshot, horizon: int, combination: str) -> ContextGain:
+    """What the two missing inputs would add to this slot, from the two files' manifests."""
+    labs = snapshot.get(horizon, combination)
+    ctx = snapshot.get(horizon, combination, CONTEXT_BOTH)
+    return ContextGain(_metric(labs, "auroc"), _metric(ctx, "auroc"), _metric(labs, "brier"),
+                       _metric(ctx, "brier"))
+
+
+def _unused(model: ServingModel) -> tuple[str, ...]:
+    keys = model.manifest.get("unused_factor_keys")
+    if not isinstance(keys, list):
+        return ()
+    return tuple(k for k in model.factor_keys if k in keys)
+
+
 def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
-            percent_input: bool) -> list[HorizonPrediction]:
+            percent_input: bool, context: Mapping[str, object] | None = None
+            ) -> list[HorizonPrediction]:
+    """One prediction per horizon (spec sections 2, 5 and 8).
+
+    ``context``: {"crs_grade": ..., "day": ...} as typed or posted, or None/empty. With it, the
+    labs+context file of the chosen combination answers, with the no-lab reference beside it;
+    with it and no lab value at all, the no-lab reference alone answers (combination "0"); the
+    at-least-five rule applies to lab values only when some are entered. Without it, the
+    labs-only file answers and ``context_gain`` says what the context would add.
+    """
     snapshot = REGISTRY.snapshot()
     catalogue = live_catalogue(snapshot.stamp)
+    checked_context = check_context(context if isinstance(context, Mapping) else None)
+    reference_only = context_given(context if isinstance(context, Mapping) else None) \
+        and _nothing_entered(raw_values)
     checked = check_values(raw_values, limits=catalogue.limits, percent_input=percent_input,
-                           min_values=settings.PRCRS_MIN_VALUES)
-    if not checked.ok:
-        raise InvalidInput(checked.errors)
+                           min_values=0 if reference_only else settings.PRCRS_MIN_VALUES)
+    if not checked.ok or not checked_context.ok:
+        errors = dict(checked.errors)
+        for key, messages in checked_context.errors.items():
+            errors.setdefault(key, []).extend(messages)
+        raise InvalidInput(errors)
+    ctx = checked_context.values
     results = []
     for horizon in horizons:
+        if ctx is not None and reference_only:
+            results.append(_reference_alone(snapshot, horizon, ctx))
+            continue
+        wanted = CONTEXT_BOTH if ctx is not None else CONTEXT_NONE
         selection: Selection | None = choose_combination(
-            checked.values, medians=_medians(snapshot, horizon),
+            checked.values, medians=_medians(snapshot, horizon, wanted),
             max_imputed_fraction=settings.PRCRS_MAX_IMPUTED_FRACTION)
         if selection is None:
             raise _no_combination_error(checked.values, catalogue)
-        model = snapshot.get(horizon, selection.combination)
+        model = (snapshot.get(horizon, selection.combination, wanted) if ctx is not None
+                 else None) or snapshot.get(horizon, selection.combination)
         if model is None:
             raise ModelUnavailable(horizon, selection.combination)
-        raw = model.raw_probability(selection.vector)
-        if not math.isfinite(raw):  # NaN would otherwise be looked up as the lowest risk
-            log.error("model %s returned %r for %s", model.version_label, raw, selection.vector)
-            raise ModelOutputInvalid(horizon, selection.combination, model.version_label)
-        reference = model.calibration.lookup(raw)
+        raw = _run(model, model.input_vector(selection.vector, ctx), horizon)
+        found = model.calibration.lookup(raw)
         results.append(HorizonPrediction(
             horizon=horizon, combination=selection.combination,
-            probability=reference.probability, raw_probability=raw,
-            reference_n=reference.n, reference_severe=reference.severe,
+            probability=found.probability, raw_probability=raw,
+            reference_n=found.n, reference_severe=found.severe,
             model_version=model.version_label, ignored=selection.ignored,
             imputed=selection.imputed, flags=checked.flags,
-            inputs=dict(zip(combination_factor_keys(selection.combination), selection.vector))))
+            inputs=dict(zip(model.factor_keys, selection.vector)),
+            context=ctx, interval=wilson_interval(found.severe, found.n),
+            no_lab_reference=_reference(snapshot, horizon, ctx) if ctx is not None else None,
+            labs_add_information=bool(model.manifest.get("labs_add_information", True))
+            if model.context else True,
+            context_gain=context_gain(snapshot, horizon, selection.combination)
+            if ctx is None else None,
+            unused=_unused(model),
+            context_model_missing=ctx is not None and not model.context))
     return results
+
+
+def _reference_alone(snapshot: Snapshot, horizon: int, ctx: dict[str, int]) -> HorizonPrediction:
+    reference = _reference(snapshot, horizon, ctx)
+    if reference is None:
+        raise ModelUnavailable(horizon, REFERENCE_COMBINATION)
+    return HorizonPrediction(
+        horizon=horizon, combination=REFERENCE_COMBINATION, probability=reference.probability,
+        raw_probability=reference.raw_probability, reference_n=reference.reference_n,
+        reference_severe=reference.reference_severe, model_version=reference.model_version,
+        ignored=(), imputed={}, context=ctx, interval=reference.interval)

@@ -20,12 +20,18 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from predictor.calibration import CalibrationTable, WindowSettings
-from predictor.catalogue import combination_factor_keys
+from predictor.catalogue import (
+    CONTEXT_KEYS,
+    CONTEXT_NONE,
+    CRS_GRADE_RANGE,
+    combination_factor_keys,
+    slot_label,
+)
 from predictor.model_store import materialise
 
 log = logging.getLogger(__name__)
 
-Slot = tuple[int, str]  # (horizon, combination code)
+Slot = tuple[int, str, str]  # (horizon, combination code, context: "" or CONTEXT_BOTH)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -36,7 +42,12 @@ def resolve_device(name: str) -> torch.device:
 
 @dataclass(frozen=True)
 class ServingModel:
-    """One slot's module and its own baseline, always from the same version."""
+    """One slot's module and its own baseline, always from the same version.
+
+    ``factor_keys`` (the combination's lab keys, catalogue order) and ``context_keys`` (the
+    manifest's declared order; () for a labs-only file) say how ``input_vector`` lays out the
+    module's input: labs first, then the context (spec section 4, format version 2).
+    """
 
     horizon: int
     combination: str
@@ -46,6 +57,28 @@ class ServingModel:
     calibration: CalibrationTable
     medians: dict[str, float] | None
     device: torch.device
+    context: str = CONTEXT_NONE
+    factor_keys: tuple[str, ...] = ()
+    context_keys: tuple[str, ...] = ()
+    manifest: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def slot(self) -> Slot:
+        return self.horizon, self.combination, self.context
+
+    @property
+    def width(self) -> int:
+        return len(self.factor_keys) + len(self.context_keys)
+
+    def input_vector(self, labs, context=None) -> list[float]:
+        """The module's input: ``labs`` (a sequence in catalogue order, or a mapping by key)
+        then the context values in the declared order."""
+        if isinstance(labs, dict):
+            vector = [float(labs[k]) for k in self.factor_keys]
+        else:
+            vector = [float(v) for v in labs]
+        vector.extend(float((context or {})[k]) for k in self.context_keys)
+        return vector
 
     def raw_probability(self, vector) -> float:
         x = torch.tensor([vector], dtype=torch.float32, device=self.device)
@@ -62,8 +95,9 @@ class Snapshot:
     models: dict[Slot, ServingModel] = field(default_factory=dict)
     failures: dict[Slot, str] = field(default_factory=dict)  # slots whose active file won't load
 
-    def get(self, horizon: int, combination: str) -> ServingModel | None:
-        return self.models.get((horizon, combination))
+    def get(self, horizon: int, combination: str,
+            context: str = CONTEXT_NONE) -> ServingModel | None:
+        return self.models.get((horizon, combination, context))
 
 
 def load_serving_model(row: dict, device: torch.device) -> ServingModel:
@@ -78,15 +112,40 @@ def load_serving_model(row: dict, device: torch.device) -> ServingModel:
     baseline = row["baseline"] or []
     table = CalibrationTable([p for p, _ in baseline], [y for _, y in baseline],
                              WindowSettings.from_dict(row["baseline_windows"]))
-    medians = (row["manifest"] or {}).get("medians")
-    model = ServingModel(row["horizon"], row["combination"], row["id"],
-                         f"h{row['horizon']}-{row['combination']}-v{row['version']}",
-                         module, table, medians, device)
-    # First calls of a TorchScript module are slower (lazy set-up): pay for them here.
-    width = len(combination_factor_keys(row["combination"]))
+    manifest = row["manifest"] or {}
+    context = row.get("context") or CONTEXT_NONE
+    model = ServingModel(row["horizon"], row["combination"], row["id"], row_label(row),
+                         module, table, manifest.get("medians"), device, context=context,
+                         factor_keys=combination_factor_keys(row["combination"]),
+                         context_keys=declared_context_keys(manifest, context),
+                         manifest=manifest)
+    # First calls of a TorchScript module are slower (lazy set-up): pay for them here, with
+    # the width this slot serves, so a file that ignores the context fails here, not later.
     for _ in range(3):
-        model.raw_probability([1.0] * width)
+        model.raw_probability([1.0] * len(model.factor_keys)
+                              + [float(_WARM_CONTEXT[k]) for k in model.context_keys])
     return model
+
+
+# Mid-range context for the warm-up: a plausible patient-day, not an edge.
+_WARM_CONTEXT = {"crs_grade": sum(CRS_GRADE_RANGE) // 2, "day": 7}
+
+
+def row_label(row: dict) -> str:
+    return slot_label(row["horizon"], row["combination"], row.get("context") or CONTEXT_NONE,
+                      row["version"])
+
+
+def declared_context_keys(manifest: dict, context: str) -> tuple[str, ...]:
+    """The order in which a context slot's file takes the context values: the manifest's
+    ``context_keys`` (checked at upload), else the catalogue order (a file uploaded without a
+    manifest into a context slot was dry-run with that order)."""
+    if not context:
+        return ()
+    keys = manifest.get("context_keys")
+    if isinstance(keys, list) and sorted(keys) == sorted(CONTEXT_KEYS):
+        return tuple(keys)
+    return CONTEXT_KEYS
 
 
 class ModelRegistry:
@@ -148,15 +207,15 @@ class ModelRegistry:
         from predictor.models import ModelVersion
 
         rows = ModelVersion.objects.filter(state=ModelVersion.State.ACTIVE).values(
-            "id", "horizon", "combination", "version", "file_name", "size", "baseline",
-            "baseline_windows", "manifest")
+            "id", "horizon", "combination", "context", "version", "file_name", "size",
+            "baseline", "baseline_windows", "manifest")
         models: dict[Slot, ServingModel] = {}
         failures: dict[Slot, str] = {}
         for row in rows:
-            slot = (row["horizon"], row["combination"])
+            slot = (row["horizon"], row["combination"], row["context"] or CONTEXT_NONE)
             old = previous.models.get(slot) if previous else None
             if old is not None and (old.version_id, old.version_label) == (
-                    row["id"], f"h{slot[0]}-{slot[1]}-v{row['version']}"):
+                    row["id"], row_label(row)):
                 models[slot] = old
                 continue
             try:

@@ -31,7 +31,19 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from predictor.baselines import BaselineError, parse_baseline_csv, parse_baseline_file
-from predictor.catalogue import COMBINATION_CODES, HORIZONS, combination_factor_keys
+from predictor.catalogue import (
+    COMBINATION_CODES,
+    CONTEXT_BOTH,
+    CONTEXT_KEYS,
+    CONTEXT_NONE,
+    CONTEXTS,
+    CRS_GRADE_RANGE,
+    DAY_RANGE,
+    FACTORS,
+    HORIZONS,
+    REFERENCE_COMBINATION,
+    combination_factor_keys,
+)
 from predictor.model_files import BASELINE_NAME, MANIFEST_NAME
 from predictor.model_store import sha256_of
 
@@ -59,6 +71,7 @@ class CheckedUpload:
     manifest: dict | None
     baseline: list[tuple[float, int]]
     report: dict = field(default_factory=dict)
+    context: str = CONTEXT_NONE
 
 
 @dataclass
@@ -150,8 +163,9 @@ def check_archive(data: bytes) -> dict[str, bytes]:
 
 
 def check_manifest(raw: bytes | None, horizon: int, combination: str,
-                   problems: _Problems) -> dict | None:
-    """The manifest, if the archive has one, must describe this very slot."""
+                   problems: _Problems, context: str = CONTEXT_NONE) -> dict | None:
+    """The manifest, if the archive has one, must describe this very slot, its context
+    included (format version 2: ``context_keys``)."""
     if raw is None:
         return None
     try:
@@ -183,6 +197,16 @@ def check_manifest(raw: bytes | None, horizon: int, combination: str,
                 "The manifest's factor_keys must list exactly the %(count)d factors of "
                 "combination %(combination)s in catalogue order: %(keys)s.") % {
                 "count": len(expected), "combination": combination, "keys": ", ".join(expected)})
+    check_manifest_context(manifest, context, problems)
+    unused = manifest.get("unused_factor_keys")
+    if unused is not None and (not isinstance(unused, list)
+                               or any(k not in expected for k in unused)):
+        problems.add("manifest_unused", _(
+            "The manifest's unused_factor_keys must list factor keys of combination "
+            "%(combination)s.") % {"combination": combination})
+    if not isinstance(manifest.get("labs_add_information", True), bool):
+        problems.add("manifest_labs_add_information", _(
+            "The manifest's labs_add_information must be true or false."))
     medians = manifest.get("medians")
     if medians is not None:
         if not isinstance(medians, dict) or any(
@@ -192,6 +216,47 @@ def check_manifest(raw: bytes | None, horizon: int, combination: str,
                 "The manifest's medians must map this combination's factor keys to finite "
                 "numbers."))
     return manifest
+
+
+def declared_context_keys(manifest: dict | None, context: str) -> tuple[str, ...]:
+    """The order the file takes the context values in: the manifest's, else the catalogue's."""
+    if not context:
+        return ()
+    keys = (manifest or {}).get("context_keys")
+    if isinstance(keys, list) and sorted(map(str, keys)) == sorted(CONTEXT_KEYS):
+        return tuple(keys)
+    return CONTEXT_KEYS
+
+
+def check_manifest_context(manifest: dict, context: str, problems: _Problems) -> None:
+    """``context_keys`` (format version 2) must name both context inputs once each, and agree
+    with the slot the admin chose: a file with them serves only a context slot, a file
+    without them only a labs-only slot."""
+    keys = manifest.get("context_keys")
+    if keys is None:
+        if context:
+            problems.add("manifest_context_missing", _(
+                "This upload is for a slot with CRS grade and day since infusion, but the "
+                "manifest declares no context_keys, so it describes a labs-only file. Choose "
+                "\"labs only\", or save the file with \"context_keys\": [\"crs_grade\", "
+                "\"day\"] in its manifest."))
+        return
+    if (not isinstance(keys, list) or any(not isinstance(k, str) for k in keys)
+            or len(set(keys)) != len(keys) or set(keys) != set(CONTEXT_KEYS)):
+        problems.add("manifest_context_keys", _(
+            "The manifest's context_keys must list crs_grade and day, each once, in the order "
+            "the model takes them after the lab values (found: %(found)s). This site serves "
+            "models that take both or neither.") % {"found": json.dumps(keys)[:200]})
+        return
+    if manifest.get("format_version") != 2:
+        problems.add("manifest_format_version", _(
+            "A manifest with context_keys must say \"format_version\": 2 (found: %(found)s).")
+            % {"found": json.dumps(manifest.get("format_version"))[:40]})
+    if not context:
+        problems.add("manifest_context_unexpected", _(
+            "The manifest declares context_keys (%(keys)s), so the model takes CRS grade and day "
+            "after the lab values, but this upload is for a labs-only slot. Choose the slot "
+            "with CRS grade and day since infusion.") % {"keys": ", ".join(keys)})
 
 
 def check_baseline(uploaded: tuple[str, bytes] | None, in_archive: bytes | None,
@@ -230,9 +295,39 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-def run_dry_run(data: bytes, combination: str) -> dict:
+# Context inputs for the dry run: the accepted range, and a typical patient-day inside it.
+_CONTEXT_SPECS = {"crs_grade": (CRS_GRADE_RANGE, (0, 2)), "day": (DAY_RANGE, (1, 14))}
+
+
+def input_specs(combination: str, context_keys: tuple[str, ...] = ()) -> list[dict]:
+    """Every input of a slot's file in input order, with its accepted (hard) and typical
+    range: the lab factors (limits as the database holds them now, which an admin may have
+    widened, else the catalogue's), then the context values."""
+    limits = {f.key: (f.hard, f.typical) for f in FACTORS}
+    try:
+        from predictor.models import Factor
+
+        for key, hmin, hmax, tmin, tmax in Factor.objects.values_list(
+                "key", "hard_min", "hard_max", "typical_min", "typical_max"):
+            limits[key] = ((hmin, hmax), (tmin, tmax))
+    except Exception:  # noqa: BLE001 - no database here: the catalogue's limits
+        pass
+    specs = [{"key": k, "low": limits[k][0][0], "high": limits[k][0][1],
+              "typical_low": limits[k][1][0], "typical_high": limits[k][1][1],
+              "integer": False} for k in combination_factor_keys(combination)]
+    for key in context_keys:
+        (low, high), (tlow, thigh) = _CONTEXT_SPECS[key]
+        specs.append({"key": key, "low": low, "high": high, "typical_low": tlow,
+                      "typical_high": thigh, "integer": True})
+    return specs
+
+
+def run_dry_run(data: bytes, combination: str, context_keys: tuple[str, ...] = ()) -> dict:
     """Load and dry-run the module in a limited child process; returns its JSON answer.
 
+    The child feeds typical values, the accepted limits of every input and seeded random
+    points of the whole accepted box (``predictor.check_model_file``), with the slot's width:
+    the combination's lab values, then ``context_keys``.
     Adds ``code`` ``timeout`` / ``memory`` / ``crashed`` when the child did not answer.
     """
     seconds = float(settings.PRCRS_UPLOAD_CHECK_SECONDS)
@@ -241,8 +336,11 @@ def run_dry_run(data: bytes, combination: str) -> dict:
         path = Path(scratch) / "upload.pt"
         path.write_bytes(data)
         os.chmod(path, 0o600)
+        specs_path = Path(scratch) / "inputs.json"
+        specs_path.write_text(json.dumps(input_specs(combination, context_keys)))
         command = [sys.executable, "-m", "predictor.check_model_file", str(path), combination,
-                   "--memory-mb", str(memory_mb), "--cpu-seconds", str(int(seconds) + 5)]
+                   "--memory-mb", str(memory_mb), "--cpu-seconds", str(int(seconds) + 5),
+                   "--inputs", str(specs_path)]
         started = time.monotonic()
         # Its own session, so a timeout kills the child and anything it started.
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -280,10 +378,46 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def dry_run_message(answer: dict, combination: str):
+def _where(where: dict | None):
+    """Which input row of the dry run a failure came from, in words."""
+    where = where or {}
+    kind = where.get("kind")
+    if kind == "all_low":
+        return _("every input at its lowest accepted value")
+    if kind == "all_high":
+        return _("every input at its highest accepted value")
+    if kind in ("low", "high"):
+        return (_("%(key)s at its lowest accepted value, %(value)s") if kind == "low"
+                else _("%(key)s at its highest accepted value, %(value)s")) % {
+            "key": where.get("key", "?"), "value": f"{where.get('value', 0):g}"}
+    return _("a random point of the accepted ranges (seed %(seed)s, row %(row)s)") % {
+        "seed": where.get("seed", 0), "row": where.get("row", 0)}
+
+
+def dry_run_message(answer: dict, combination: str, context_keys: tuple[str, ...] = ()):
     """The translated reason for a failed dry run."""
     code = answer.get("code")
     width = len(combination_factor_keys(combination))
+    if code == "forward_failed" and context_keys:
+        return _("The model failed on an input of %(width)d values: the %(labs)d lab values of "
+                 "combination %(combination)s, then %(context)s (batch of %(batch)d). A file "
+                 "for a slot with CRS grade and day must take both after the lab values: "
+                 "%(detail)s") % {
+            "width": width + len(context_keys), "labs": width, "combination": combination,
+            "context": ", ".join(context_keys), "batch": answer.get("batch", 1),
+            "detail": answer.get("detail", "")}
+    if code == "extreme_failed":
+        return _("The model works on typical values but fails on values the site accepts "
+                 "(%(where)s): %(detail)s. Every value within the accepted limits must give a "
+                 "result.") % {"where": _where(answer.get("where")),
+                               "detail": answer.get("detail", "")}
+    if code == "extreme_not_finite":
+        return _("The model's output is NaN or infinite for values the site accepts "
+                 "(%(where)s).") % {"where": _where(answer.get("where"))}
+    if code == "extreme_bad_shape":
+        return _("The model's output has shape %(shape)s for values the site accepts "
+                 "(%(where)s); it must be [1, 2].") % {
+            "shape": answer.get("shape"), "where": _where(answer.get("where"))}
     if code == "load_failed":
         return _("The file could not be loaded as a TorchScript model on the CPU: %(detail)s") % {
             "detail": answer.get("detail", "")}
@@ -319,38 +453,53 @@ def dry_run_message(answer: dict, combination: str):
 # --- the whole check -------------------------------------------------------------------------
 
 def check_upload(*, horizon: int, combination: str, data: bytes, original_name: str = "",
-                 baseline: tuple[str, bytes] | None = None) -> CheckedUpload:
+                 baseline: tuple[str, bytes] | None = None,
+                 context: str = CONTEXT_NONE) -> CheckedUpload:
     """Every check of spec section 4; raises ``UploadRejected`` with all reasons found.
 
+    ``context``: the slot the admin chose, labs only (``""``) or with CRS grade and day
+    (``CONTEXT_BOTH``); the manifest, if any, must agree, and a file without one must take
+    the slot's width (n lab values, then 2 context values for a context slot).
     Side effects: none in the database; a child process runs the dry run.
     """
-    if horizon not in HORIZONS or combination not in COMBINATION_CODES:
+    if (horizon not in HORIZONS or context not in CONTEXTS
+            or combination not in (*COMBINATION_CODES, REFERENCE_COMBINATION)):
         raise UploadRejected([_("Unknown slot: horizon %(horizon)s, combination "
                                 "%(combination)s.") % {"horizon": horizon,
                                                        "combination": combination}], ["slot"])
+    if combination == REFERENCE_COMBINATION and context != CONTEXT_BOTH:
+        raise UploadRejected([_("Combination 0 is the no-lab reference: it takes no lab value, "
+                                "only CRS grade and day since infusion, so it exists only in "
+                                "the slot with CRS grade and day.")], ["slot_reference"])
     check_size(len(data))
     if baseline is not None:
         check_size(len(baseline[1]), what=_("baseline file"))
     extras = check_archive(data)
     problems = _Problems()
-    manifest = check_manifest(extras.get(MANIFEST_NAME), horizon, combination, problems)
+    manifest = check_manifest(extras.get(MANIFEST_NAME), horizon, combination, problems,
+                              context=context)
     rows, baseline_source = check_baseline(baseline, extras.get(BASELINE_NAME), problems)
-    answer = run_dry_run(data, combination)
+    context_keys = declared_context_keys(manifest, context)
+    answer = run_dry_run(data, combination, context_keys)
     if not answer.get("ok"):
-        problems.add(f"dry_run_{answer.get('code')}", dry_run_message(answer, combination))
+        problems.add(f"dry_run_{answer.get('code')}",
+                     dry_run_message(answer, combination, context_keys))
     problems.raise_if_any()
     report = {
         "checked_at": timezone.now().isoformat(), "size": len(data), "sha256": sha256_of(data),
-        "width": answer.get("width"), "dry_run_raw_probabilities": answer.get("raw_probabilities"),
+        "width": answer.get("width"), "context_keys": list(context_keys),
+        "extreme_rows": answer.get("extreme_rows"),
+        "dry_run_raw_probabilities": answer.get("raw_probabilities"),
         "check_seconds": answer.get("seconds"), "torch": answer.get("torch"),
         "manifest": manifest is not None, "baseline_source": baseline_source,
         "baseline_rows": len(rows), "baseline_severe": sum(y for _, y in rows),
     }
-    return CheckedUpload(horizon, combination, data, original_name, manifest, rows, report)
+    return CheckedUpload(horizon, combination, data, original_name, manifest, rows, report,
+                         context=context)
 
 
 def submit_upload(*, horizon: int, combination: str, model_file, baseline_file=None,
-                  notes: str = "", user=None):
+                  notes: str = "", user=None, context: str = CONTEXT_NONE):
     """Check an admin's upload and, if it passes, record it as a new *validated* version.
 
     ``model_file``/``baseline_file``: Django ``UploadedFile`` objects (name, size, read).
@@ -370,12 +519,13 @@ def submit_upload(*, horizon: int, combination: str, model_file, baseline_file=N
             baseline = (getattr(baseline_file, "name", "") or "",
                         read_upload(baseline_file, what=_("baseline file")))
         checked = check_upload(horizon=horizon, combination=combination, data=data,
-                               original_name=original_name, baseline=baseline)
+                               original_name=original_name, baseline=baseline, context=context)
     except UploadRejected as rejection:
         AuditEvent.objects.create(
             user=user if getattr(user, "pk", None) else None,
             action=AuditEvent.Action.VALIDATION_FAILED,
-            detail={"slot": f"h{horizon}-{combination}", "original_name": original_name,
+            detail={"slot": f"h{horizon}-{combination}" + ("-ctx" if context else ""),
+                    "original_name": original_name,
                     "size": getattr(model_file, "size", len(data)),
                     "sha256": sha256_of(data) if data else None,
                     "reasons": [str(m) for m in rejection.messages], "codes": rejection.codes})
@@ -383,4 +533,4 @@ def submit_upload(*, horizon: int, combination: str, model_file, baseline_file=N
     return record_version(horizon=horizon, combination=combination, data=checked.data,
                           original_name=original_name, manifest=checked.manifest,
                           baseline=checked.baseline, user=user if getattr(user, "pk", None)
-                          else None, notes=notes, report=checked.report)
+                          else None, notes=notes, report=checked.report, context=context)

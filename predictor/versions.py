@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from predictor.catalogue import CONTEXT_NONE
 from predictor.models import AuditEvent, ModelVersion, ServingState
 from predictor.model_store import sha256_of, stored_file_name, write_immutable
 
@@ -27,19 +28,22 @@ def current_stamp() -> int:
 def record_version(*, horizon: int, combination: str, data: bytes, original_name: str,
                    manifest: dict | None, baseline: list, baseline_windows: dict | None = None,
                    source: str = ModelVersion.Source.UPLOAD, user=None, notes: str = "",
-                   report: dict | None = None) -> ModelVersion:
-    """Store a validated file immutably and record it as a new, not yet serving, version."""
+                   report: dict | None = None, context: str = CONTEXT_NONE) -> ModelVersion:
+    """Store a validated file immutably and record it as a new, not yet serving, version of
+    the slot (horizon, combination, context); version numbers count per slot."""
     sha = sha256_of(data)
     for _attempt in range(5):  # two uploads to one slot at once: the loser takes the next number
         try:
             with transaction.atomic():
-                latest = ModelVersion.objects.filter(horizon=horizon, combination=combination) \
+                latest = ModelVersion.objects.filter(
+                    horizon=horizon, combination=combination, context=context) \
                     .aggregate(v=Max("version"))["v"] or 0
                 version = latest + 1
                 file_name = stored_file_name(horizon, combination, version, sha)
                 write_immutable(file_name, data)
                 mv = ModelVersion.objects.create(
-                    horizon=horizon, combination=combination, version=version, sha256=sha,
+                    horizon=horizon, combination=combination, context=context,
+                    version=version, sha256=sha,
                     size=len(data), original_name=original_name[:255], file_name=file_name,
                     content=data, manifest=manifest, baseline=[list(r) for r in baseline],
                     baseline_windows=baseline_windows or {}, validation_report=report or {},
@@ -67,7 +71,7 @@ def activate(mv: ModelVersion, *, user=None) -> ModelVersion | None:
         if mv.state == ModelVersion.State.REJECTED:
             raise ValueError("a rejected version cannot serve")
         previous = ModelVersion.objects.select_for_update().defer("content").filter(
-            horizon=mv.horizon, combination=mv.combination,
+            horizon=mv.horizon, combination=mv.combination, context=mv.context,
             state=ModelVersion.State.ACTIVE).exclude(pk=mv.pk).first()
         if previous is not None:
             previous.state = ModelVersion.State.RETIRED

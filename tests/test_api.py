@@ -67,6 +67,9 @@ def test_it_predicts_one_horizon_with_all_four_panels(client, tiny_models):
     reference = body["reference"]
     assert 0 < reference["severe"] <= reference["n"]
     assert body["probability"] == pytest.approx(reference["severe"] / reference["n"])
+    lo, hi = body["interval"]  # Wilson 95 % of K of N
+    assert 0 <= lo < body["probability"] < hi <= 1
+    assert body["context"] is None and "no_lab_reference" not in body
     assert body["ignored"] == [] and body["imputed"] == [] and body["imputed_values"] == {}
     assert body["warnings"] == []
     assert "research" in body["disclaimer"].lower()
@@ -221,7 +224,7 @@ def test_an_unknown_factor_is_refused_by_its_key(client, tiny_models):
     assert errors_of(response) == {"il99": ["Unknown factor."]}
 
 
-@pytest.mark.parametrize("bad", ["high", "1,234.5", "NaN", True, [1], {"v": 1}])
+@pytest.mark.parametrize("bad", ["high", "1,2,3", "NaN", True, [1], {"v": 1}])
 def test_a_value_that_is_not_a_number_is_refused(client, tiny_models, bad):
     response = post(client, {"values": dict(ALL_VALUES, crp=bad), "horizon": 1})
     assert response.status_code == 400
@@ -453,6 +456,9 @@ def test_the_catalogue_in_english(client, db):
         "Coagulation and other indicators", "Blood routine", "Biochemistry", "Cytokines"]
     assert [f["key"] for f in body["factors"]] == [f.key for f in FACTORS]
     crp = next(f for f in body["factors"] if f["key"] == "crp")
+    # Accepted units (spec section 10) are tested in tests/test_units_api.py.
+    assert [u["symbol"] for u in crp.pop("units")] == ["mg/L", "mg/dL"]
+    assert crp.pop("us_unit") is None
     assert crp == {"key": "crp", "panel": 3, "position": 34, "name": "C-reactive protein (CRP)",
                    "unit": "mg/L", "help": "", "is_fraction": False,
                    "hard": {"min": 0, "max": 1000}, "typical": {"min": 0, "max": 10}}

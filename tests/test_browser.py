@@ -6,6 +6,7 @@ Screenshots of both result pages go to the system temp directory for a human to 
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -120,7 +121,7 @@ def test_a_physician_fills_the_cytokines_switches_language_and_corrects_a_value(
     wait_for(browser, "#result")
     cards = browser.find_elements(By.CSS_SELECTOR, ".result-card")
     assert [c.get_attribute("data-horizon") for c in cards] == ["1", "2", "3"]
-    assert all(c.find_element(By.CSS_SELECTOR, ".probability-value").text.endswith("%")
+    assert all(c.find_element(By.CSS_SELECTOR, ".probability-percent").text.endswith("%")
                for c in cards)
     result = browser.find_element(By.ID, "result").text
     assert "明天" in result and "后天" in result and "大后天" in result
@@ -181,3 +182,94 @@ def test_the_form_stacks_the_results_on_a_phone(live_server, transactional_db, t
     assert len({card.location["y"] for card in cards}) == 3  # one above the other
     assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
     screenshot(browser, "prcrs-result-phone-en.png")
+
+
+def test_a_physician_gives_grade_and_day_sees_the_reference_beside_and_switches_language(
+        live_server, transactional_db, tiny_context_models, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(live_server.url + "/en/")
+    wait_for_language(browser, "en")
+    context = browser.find_element(By.CSS_SELECTOR, "fieldset.context-inputs")
+    assert "What you already know" in context.text
+    Select(field(browser, "crs_grade")).select_by_value("1")
+    field(browser, "day").send_keys("4")
+    status = browser.find_element(By.CSS_SELECTOR, ".combination-status")
+    assert "the no-lab reference would answer" in status.text  # grade and day, no lab yet
+    open_panel(browser, 4)
+    for key, value in CYTOKINES.items():
+        field(browser, key).send_keys(value)
+    submit(browser)
+    wait_for(browser, "#result")
+    cards = browser.find_elements(By.CSS_SELECTOR, ".result-card")
+    assert len(cards) == 3
+    for card in cards:
+        # Labs + context with its interval, and the no-lab reference beside with its own.
+        value = card.find_element(By.CSS_SELECTOR, ".probability-value").text
+        assert re.fullmatch(r"\d+% \(\d+–\d+%\)", value), value
+        reference = card.find_element(By.CSS_SELECTOR, ".reference-value").text
+        assert re.fullmatch(r"\d+% \(\d+–\d+%\)", reference), reference
+        assert "Without labs" in card.find_element(By.CSS_SELECTOR, ".labs-change").text
+        assert "-4-ctx-v1" in card.text and "-0-ctx-v1" in card.text
+    screenshot(browser, "prcrs-result-context-en.png")
+    assert console_problems(browser) == []
+
+    # Chinese: the grade and the day stay, as do the lab values.
+    browser.find_element(By.CSS_SELECTOR, '.language-switch button[value="zh-hans"]').click()
+    wait_for_language(browser, "zh-hans")
+    assert Select(field(browser, "crs_grade")).first_selected_option.get_attribute("value") == "1"
+    assert field(browser, "day").get_attribute("value") == "4"
+    assert field(browser, "il6").get_attribute("value") == CYTOKINES["il6"]
+    assert "您已掌握的信息" in browser.find_element(By.CSS_SELECTOR, "fieldset.context-inputs").text
+    submit(browser)
+    wait_for(browser, "#result")
+    result = browser.find_element(By.ID, "result").text
+    assert "不用实验室指标" in result and "h1-4-ctx-v1" in result
+    screenshot(browser, "prcrs-result-context-zh-hans.png")
+
+
+def test_the_context_result_fits_a_phone(live_server, transactional_db, tiny_context_models,
+                                         browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    browser.set_window_size(390, 844)
+    browser.get(live_server.url + "/zh-hans/")
+    wait_for_language(browser, "zh-hans")
+    Select(field(browser, "crs_grade")).select_by_value("2")
+    field(browser, "day").send_keys("3")
+    open_panel(browser, 4)
+    for key, value in CYTOKINES.items():
+        field(browser, key).send_keys(value)
+    submit(browser)
+    wait_for(browser, "#result")
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".no-lab-reference")) == 3
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+    screenshot(browser, "prcrs-result-context-phone-zh-hans.png")
+
+
+def test_the_unit_switch_relabels_the_units_at_once(live_server, transactional_db, tiny_models,
+                                                     browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(live_server.url + "/en/")
+    wait_for_language(browser, "en")
+    open_panel(browser, 3)
+    unit = browser.find_element(By.ID, "unit-glucose")
+    typical = browser.find_element(By.CSS_SELECTOR, "#about-glucose .field-typical")
+    assert (unit.text, typical.text) == ("mmol/L", "Typical: 3.9–6.1")
+    browser.find_element(By.CSS_SELECTOR, 'label[for="id_units_1"]').click()  # US conventional
+    assert (unit.text, typical.text) == ("mg/dL", "Typical: 70.3–110")
+    open_panel(browser, 4)
+    assert browser.find_element(By.ID, "unit-il6").text == "pg/mL"  # no US unit: unchanged
+    for key, value in CYTOKINES.items():
+        field(browser, key).send_keys(value)
+    field(browser, "glucose").send_keys("126")
+    submit(browser)
+    wait_for(browser, "#result")
+    assert "Glucose: 126 mg/dL = 6.99 mmol/L" in browser.find_element(By.ID, "result").text
+    assert browser.find_element(By.ID, "unit-glucose").text == "mg/dL"  # the server agrees
+    browser.find_element(By.CSS_SELECTOR, 'label[for="id_units_0"]').click()  # back to SI
+    assert browser.find_element(By.ID, "unit-glucose").text == "mmol/L"
+    assert console_problems(browser) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import pytest
 from django.test import Client
@@ -96,7 +97,8 @@ def test_the_index_says_when_a_slot_has_no_model(db):
     install_model(1, "4")
     with translation.override("en"):
         page = Client().get(reverse("model_cards")).content.decode()
-    assert "h1-4-v1" in page and page.count("no model installed") == 17
+    # 3 horizons x (6 labs-only + 6 labs + context + the no-lab reference) slots, one served.
+    assert "h1-4-v1" in page and page.count("no model installed") == 3 * 13 - 1
 
 
 def test_metric_tables_accept_flat_and_nested_metrics():
@@ -132,3 +134,132 @@ def test_localized_texts_fall_back_to_the_other_language():
         assert localized("plain") == "plain"
     with translation.override("zh-hans"):
         assert localized({"en": "x", "zh-hans": "中"}) == "中"
+
+
+# --- 95 % intervals and clinical context (spec section 8) ------------------------------------------
+
+def calibration_table_rows(page: str) -> list[list[str]]:
+    table = re.search(r'<table class="calibration-table">.*?</table>', page, re.S).group(0)
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row)
+            for row in re.findall(r"<tr>(.*?)</tr>", table, re.S) if "<td" in row]
+
+
+def test_the_calibration_table_gives_each_probability_its_wilson_interval(card_version):
+    from predictor.intervals import wilson_interval
+
+    page = Client().get(card_url(2, "123")).content.decode()
+    assert "95% interval" in page
+    rows = calibration_table_rows(page)
+    assert len(rows) == 11
+    for raw, probability, interval, counts in rows:
+        k, n = map(int, re.fullmatch(r"(\d+) of (\d+) severe", counts).groups())
+        low, high = wilson_interval(k, n)
+        assert interval == f"{low:.1%}–{high:.1%}"
+        assert low <= float(probability.rstrip("%")) / 100 <= high
+
+
+def test_the_interval_column_is_headed_in_chinese_on_the_chinese_card(card_version):
+    page = Client().get(card_url(2, "123", "zh-hans")).content.decode()
+    assert "95% 区间" in page and "95% interval" not in page
+
+
+def context_card_url(horizon, combination, lang="en") -> str:
+    with translation.override(lang):
+        return reverse("model_card_context", args=[horizon, combination])
+
+
+@pytest.fixture
+def context_card(db) -> ModelVersion:
+    """A labs + context file of slot (1, "3") with the pipeline's optional manifest keys, the
+    labs-only file of the same slot and the no-lab reference of horizon 1."""
+    from predictor.catalogue import CONTEXT_BOTH
+    from tests.model_files import tiny_model_bytes
+
+    install_model(1, "3")
+    install_model(1, "0", context=CONTEXT_BOTH)
+    return install_model(1, "3", context=CONTEXT_BOTH, data=tiny_model_bytes(
+        1, "3", context=CONTEXT_BOTH, manifest_extra={
+            "metrics": {"patient_cv": {"auroc": 0.9312, "brier": 0.061},
+                        "no_lab_reference_cv": {"auroc": 0.9044, "brier": 0.066}},
+            "unused_factor_keys": ["chloride"],
+            "unused_factor_note": {"en": "Chloride in the sheet is mostly not chloride.",
+                                   "zh-hans": "表中的氯大多不是氯。"},
+            "labs_add_information": True}))
+
+
+def test_a_context_card_has_its_own_address_inputs_and_reference_figures(context_card):
+    assert context_card_url(1, "3") == "/en/models/1/3/context/"
+    response = Client().get(context_card_url(1, "3"))
+    assert response.status_code == 200
+    page = unescape(response.content.decode())
+    for expected in ("h1-3-ctx-v1", context_card.sha256, "today's CRS grade and the day since "
+                     "infusion", "Today's CRS grade (ASTCT 0–4)", "Day since CAR-T infusion",
+                     "0.931", "0.904", "0.061", "0.066",
+                     "no-lab reference (CRS grade and day only), same patients and folds",
+                     "Accepted but not used by this model:", "Chloride in the sheet is mostly "
+                     "not chloride."):
+        assert expected in page, expected
+    # Its own inputs: the 16 biochemistry values, then grade and day.
+    inputs = re.search(r'<ol class="inputs">(.*?)</ol>', page, re.S).group(1)
+    assert inputs.count("<li") == 18 and inputs.rindex("Day since") > inputs.index("Sodium")
+    # Links to the labs-only file of the same slot and to the reference.
+    assert 'href="/en/models/1/3/"' in page and 'href="/en/models/1/0/context/"' in page
+    assert 'id="labs-add-information">yes<' in page
+
+
+def test_the_labs_only_card_still_lives_at_its_old_address_and_links_the_context_card(
+        context_card):
+    page = Client().get(card_url(1, "3")).content.decode()
+    assert "h1-3-v1" in page and "h1-3-ctx-v1" in page
+    assert 'href="/en/models/1/3/context/"' in page
+    assert "none (lab values only)" in page
+
+
+def test_the_unused_note_is_in_the_page_language(context_card):
+    page = Client().get(context_card_url(1, "3", "zh-hans")).content.decode()
+    assert "表中的氯大多不是氯。" in page and "mostly not chloride" not in page
+    assert "可以填写，但该模型不使用" in page
+
+
+def test_the_reference_card_lives_at_combination_0_with_context_only(context_card):
+    response = Client().get(context_card_url(1, "0"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "h1-0-ctx-v1" in page and "The no-lab reference" in page
+    inputs = re.search(r'<ol class="inputs">(.*?)</ol>', page, re.S).group(1)
+    assert inputs.count("<li") == 2
+    assert Client().get("/en/models/1/0/").status_code == 404  # no labs-only reference
+    assert Client().get(context_card_url(2, "0")).status_code == 404  # not installed
+    assert Client().get("/en/models/1/5/context/").status_code == 404
+
+
+def test_a_card_whose_labs_add_nothing_says_so(db):
+    from predictor.catalogue import CONTEXT_BOTH
+    from tests.model_files import tiny_model_bytes
+
+    install_model(3, "2", context=CONTEXT_BOTH, data=tiny_model_bytes(
+        3, "2", context=CONTEXT_BOTH, manifest_extra={"labs_add_information": False}))
+    page = Client().get(context_card_url(3, "2")).content.decode()
+    assert "For these inputs the labs do not change the estimate" in page
+    assert 'id="labs-add-information">no:' in page
+
+
+def test_the_index_links_the_context_cards_and_the_reference(tiny_context_models):
+    with translation.override("en"):
+        page = Client().get(reverse("model_cards")).content.decode()
+    for (h, c, context), mv in tiny_context_models.items():
+        url = context_card_url(h, c) if context else card_url(h, c)
+        assert f'href="{url}"' in page, url
+        assert mv.label in page
+    assert "no model installed" not in page
+
+
+def test_card_url_points_each_version_at_its_own_card(context_card):
+    from predictor.model_card_views import card_url as version_card_url
+
+    labs_only = ModelVersion.objects.get(horizon=1, combination="3", context="")
+    reference = ModelVersion.objects.get(horizon=1, combination="0")
+    with translation.override("zh-hans"):
+        assert version_card_url(labs_only) == "/zh-hans/models/1/3/"
+        assert version_card_url(context_card) == "/zh-hans/models/1/3/context/"
+        assert version_card_url(reference) == "/zh-hans/models/1/0/context/"

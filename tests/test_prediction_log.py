@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from unittest import mock
 
 import pytest
 from django.db import OperationalError
 from django.test import Client
+from django.utils import timezone
 
 from predictor import prediction_log
 from predictor.catalogue import combination_factor_keys
@@ -105,3 +108,44 @@ def test_the_api_still_answers_when_the_log_cannot_be_written(cytokine_models, c
 
 def test_nothing_to_log_is_fine(db):
     assert prediction_log.record([]) == 0
+
+
+# --- the background writer (the production default) ----------------------------------------------
+
+@pytest.fixture
+def queued_log(settings):
+    """The log as it runs under gunicorn: queued by the request, written by a thread."""
+    settings.PRCRS_PREDICTION_LOG_ASYNC = True
+    settings.PRCRS_PREDICTION_LOG_FLUSH_SECONDS = 0.02
+    yield prediction_log.WRITER
+    prediction_log.wait_until_written()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # keep the seeded catalogue
+def test_queued_records_are_written_by_the_writer_thread_within_moments(queued_log):
+    for h in (1, 2, 3):
+        install_model(h, "4", bias=0.1 * h)
+    results = predict(CYTOKINES, [1, 2, 3], percent_input=False)
+    assert prediction_log.record(results, "api") == 3  # queued, not yet written by this thread
+    deadline = time.monotonic() + 5
+    while PredictionLog.objects.count() < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sorted(PredictionLog.objects.values_list("horizon", flat=True)) == [1, 2, 3]
+    assert queued_log.pending() == 0
+    assert any(t.name == "prcrs-prediction-log" for t in threading.enumerate())
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # keep the seeded catalogue
+def test_a_queued_record_the_database_refuses_goes_to_the_json_log(queued_log, caplog):
+    install_model(1, "4")
+    results = predict(CYTOKINES, [1], percent_input=False)
+    with mock.patch.object(PredictionLog.objects, "bulk_create",
+                           side_effect=OperationalError("database is down")), \
+            caplog.at_level(logging.WARNING, logger="predictor.prediction_log"):
+        queued_log.put([dict(prediction_log.entry_for(results[0], "web"),
+                             at=timezone.now())])
+        assert queued_log.flush() == 0
+    lines = [json.loads(r.getMessage()) for r in caplog.records
+             if r.name == "predictor.prediction_log"]
+    assert len(lines) == 1 and lines[0]["model_version"] == "h1-4-v1" and "at" in lines[0]
+    assert not PredictionLog.objects.exists()

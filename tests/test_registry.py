@@ -64,8 +64,8 @@ def test_every_slot_loads_a_real_file_of_its_width_and_predicts(tiny_models):
     snapshot = REGISTRY.snapshot()
 
     assert snapshot.failures == {}
-    assert set(snapshot.models) == {(h, c) for h in HORIZONS for c in COMBINATION_CODES}
-    for (horizon, code), model in snapshot.models.items():
+    assert set(snapshot.models) == {(h, c, "") for h in HORIZONS for c in COMBINATION_CODES}
+    for (horizon, code, _context), model in snapshot.models.items():
         width = combination_width(code)
         vector = [float(i + 1) for i in range(width)]
         assert model.version_label == f"h{horizon}-{code}-v1"
@@ -111,7 +111,7 @@ def test_a_file_that_fails_to_load_keeps_the_previous_version_serving(db):
     snapshot = REGISTRY.snapshot()
 
     assert snapshot.get(1, "4").version_label == "h1-4-v1"
-    assert (1, "4") in snapshot.failures
+    assert (1, "4", "") in snapshot.failures
     assert snapshot.stamp == current_stamp()
     # And the prediction still works, from the version that loaded.
     [result] = predict({"il2": 1, "il4": 2, "il6": 3, "il10": 4, "tnf_alpha": 5,
@@ -125,7 +125,7 @@ def test_a_failed_slot_with_nothing_before_it_is_reported_and_not_served(db):
     snapshot = REGISTRY.snapshot()
 
     assert snapshot.get(2, "3") is None
-    assert set(snapshot.failures) == {(2, "3")}
+    assert set(snapshot.failures) == {(2, "3", "")}
     with pytest.raises(ModelUnavailable):
         predict({"sodium": 140, "potassium": 4, "chloride": 100, "calcium": 2.3,
                  "uric_acid": 300, "glucose": 5, "triglyceride": 1, "ggt": 30, "albumin": 45,
@@ -142,12 +142,12 @@ def test_a_module_of_the_wrong_width_fails_its_warm_up_and_is_not_served(db):
     snapshot = REGISTRY.snapshot()
 
     assert snapshot.get(1, "1234").version_label == "h1-1234-v1"
-    assert "shapes cannot be multiplied" in snapshot.failures[(1, "1234")]
+    assert "shapes cannot be multiplied" in snapshot.failures[(1, "1234", "")]
 
 
 def test_a_fixed_file_is_picked_up_after_a_failure(db):
     activate(record_raw(1, "2", b"garbage"))
-    assert (1, "2") in REGISTRY.snapshot().failures
+    assert (1, "2", "") in REGISTRY.snapshot().failures
 
     install_model(1, "2")
     snapshot = REGISTRY.snapshot()

@@ -1,5 +1,6 @@
-// Progressive enhancement of the prediction form: live counts of entered values per panel and
-// the panel combination the entered values would use. The page works without this script.
+// Progressive enhancement of the prediction form: live counts of entered values per panel, the
+// panel combination the entered values would use, and the units shown next to the fields when
+// the unit switch changes. The page works without this script (the server labels the units).
 // Texts come from data attributes the server renders in the page language.
 (function () {
   "use strict";
@@ -22,6 +23,17 @@
     var panels = Array.prototype.slice.call(form.querySelectorAll("details.panel"));
     var combinations = Array.prototype.slice.call(form.querySelectorAll(".combination-order li"));
     var status = form.querySelector(".combination-status");
+    var grade = form.querySelector("[name=crs_grade]");
+    var day = form.querySelector("[name=day]");
+
+    // Grade and day given, no lab value at all: the no-lab reference answers alone.
+    function contextOnly() {
+      if (!grade || !day || !status.getAttribute("data-reference")) {
+        return false;
+      }
+      var labs = form.querySelectorAll("input[data-panel]");
+      return grade.value !== "" && filled(day) && !Array.prototype.some.call(labs, filled);
+    }
 
     function update() {
       // Panel number -> "complete", "imputable" (a few missing, medians may fill them) or "".
@@ -68,6 +80,9 @@
         }
         status.textContent = text;
         status.classList.add("is-ready");
+      } else if (contextOnly()) {
+        status.textContent = status.getAttribute("data-reference");
+        status.classList.add("is-ready");
       } else {
         status.textContent = status.getAttribute("data-none");
         status.classList.remove("is-ready");
@@ -75,7 +90,27 @@
       status.hidden = false;
     }
 
+    // The unit switch: show each factor that has a US conventional unit in the chosen one,
+    // with its typical range; the server converts what is submitted.
+    function relabelUnits() {
+      var chosen = form.querySelector("input[name=units]:checked");
+      var system = chosen && chosen.value === "us" ? "us" : "si";
+      form.querySelectorAll(".field-unit[data-unit-us]").forEach(function (unit) {
+        unit.textContent = unit.getAttribute("data-unit-" + system);
+      });
+      form.querySelectorAll(".field-typical[data-typical-us]").forEach(function (line) {
+        line.textContent = fillTemplate(line.getAttribute("data-template"),
+                                        {range: line.getAttribute("data-typical-" + system)});
+      });
+    }
+
     form.addEventListener("input", update);
+    form.addEventListener("change", update);  // a select's choice, in every browser
+    form.addEventListener("change", function (event) {
+      if (event.target.name === "units") {
+        relabelUnits();
+      }
+    });
     update();
   }
 
