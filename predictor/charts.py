@@ -199,7 +199,10 @@ def lab_chart(*, chart_id: str, title: str, description: str, days: Sequence[int
     scale = "log" if log_scale else "linear"
     out = _open(frame, chart_id, title, description, f"chart chart-lab scale-{scale}")
     if typical_range:
-        top, bottom = y(typical_range[1]), y(typical_range[0])
+        # Cut the band at the plot area: on a linear axis fitted to the values, a range
+        # starting at 0 would otherwise spill below the chart (charts.css shows overflow).
+        top = min(max(y(typical_range[1]), frame.top), frame.plot_bottom)
+        bottom = min(max(y(typical_range[0]), frame.top), frame.plot_bottom)
         out += (f'<rect class="typical-range" x="{frame.left}" y="{top}" '
                 f'width="{frame.plot_right - frame.left}" height="{round(bottom - top, 1)}" '
                 f'fill="{RANGE_COLOUR}" stroke="none"/>')

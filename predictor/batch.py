@@ -1,0 +1,292 @@
+"""Many patient-days at once: a cohort sheet, a course, or the batch API (spec section 9).
+
+The same rules as one prediction (``predictor.prediction``): each row is checked on its own and a
+bad row gets its own errors, never failing the others. What differs is the work: rows are
+grouped by the slot that serves them, each model runs once per group (one batched forward), and
+calibration is looked up for the whole group at once. The answers are the same
+``HorizonPrediction`` objects a single prediction gives, so the API and the pages show them alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from predictor.catalogue import (
+    CONTEXT_BOTH,
+    CONTEXT_NONE,
+    REFERENCE_COMBINATION,
+    combination_factor_keys,
+)
+from predictor.context import check_context, context_given
+from predictor.intervals import wilson_interval
+from predictor.live_catalogue import live_catalogue
+from predictor.prediction import (
+    HorizonPrediction,
+    InvalidInput,
+    ModelOutputInvalid,
+    ModelUnavailable,
+    ReferencePrediction,
+    _medians,
+    _no_combination_error,
+    _nothing_entered,
+    _unused,
+    context_gain,
+)
+from predictor.registry import REGISTRY, ServingModel, Snapshot
+from predictor.selection import Selection, choose_combination
+from predictor.validation import check_values
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """One patient-day as given: lab values by factor key, optional context, optional id."""
+
+    values: Mapping[str, object]
+    context: Mapping[str, object] | None = None
+    id: object = None
+
+
+@dataclass
+class RowOutcome:
+    """A row's answer: one prediction per horizon, or the errors that stopped it.
+
+    ``status`` is 400 for a row whose input is wrong, 503 for a row no installed model can serve.
+    """
+
+    index: int
+    id: object
+    predictions: list[HorizonPrediction] = field(default_factory=list)
+    errors: dict[str, list] = field(default_factory=dict)
+    status: int = 200
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class _Pending:
+    """A row that passed its checks, waiting for its slots' batched forwards."""
+
+    outcome: RowOutcome
+    values: dict[str, float]
+    flags: dict[str, object]
+    context: dict[str, int] | None
+    reference_only: bool
+
+
+@dataclass
+class _Job:
+    """One (row, horizon) to run through one slot's model."""
+
+    row: _Pending
+    horizon: int
+    selection: Selection | None  # None: the no-lab reference alone
+    model: ServingModel
+    vector: list[float]
+    raw: float = float("nan")
+    probability: float = float("nan")
+    n: int = 0
+    severe: int = 0
+
+
+def predict_batch(rows: Sequence[BatchRow], horizons: Iterable[int], *,
+                  percent_input: bool) -> list[RowOutcome]:
+    """Score every row for every horizon; returns one outcome per row, in order.
+
+    No side effects (no prediction log: the caller decides what to record).
+    """
+    horizons = list(horizons)
+    snapshot = REGISTRY.snapshot()
+    catalogue = live_catalogue(snapshot.stamp)
+    outcomes = [RowOutcome(index=i, id=row.id) for i, row in enumerate(rows)]
+    pending = [p for p in (_check_row(row, outcome, catalogue.limits, percent_input)
+                           for row, outcome in zip(rows, outcomes)) if p is not None]
+    jobs: list[_Job] = []
+    selections: dict[tuple, Selection | None] = {}
+    medians_by = {(h, ctx): _medians(snapshot, h, ctx)
+                  for h in horizons for ctx in (CONTEXT_NONE, CONTEXT_BOTH)}
+    for row in pending:
+        try:
+            jobs.extend(_row_jobs(row, horizons, snapshot, medians_by, selections, catalogue))
+        except (InvalidInput, ModelUnavailable) as problem:
+            _fail(row.outcome, problem)
+    references = _reference_jobs(jobs, snapshot)
+    for group in _by_model(jobs + references).values():
+        _run_group(group)
+    _assemble(jobs, references, snapshot)
+    return outcomes
+
+
+def _check_row(row: BatchRow, outcome: RowOutcome, limits, percent_input: bool
+               ) -> _Pending | None:
+    values = row.values if isinstance(row.values, Mapping) else None
+    context = row.context if isinstance(row.context, Mapping) else None
+    if values is None:
+        outcome.errors = {"values": [_("\"values\" must be a JSON object mapping factor keys to "
+                                       "numbers.")]}
+        outcome.status = 400
+        return None
+    checked_context = check_context(context)
+    reference_only = context_given(context) and _nothing_entered(values)
+    checked = check_values(values, limits=limits, percent_input=percent_input,
+                           min_values=0 if reference_only else settings.PRCRS_MIN_VALUES)
+    if not checked.ok or not checked_context.ok:
+        errors = dict(checked.errors)
+        for key, messages in checked_context.errors.items():
+            errors.setdefault(key, []).extend(messages)
+        _fail(outcome, InvalidInput(errors))
+        return None
+    return _Pending(outcome, checked.values, checked.flags, checked_context.values,
+                    reference_only)
+
+
+def _fail(outcome: RowOutcome, problem: Exception) -> None:
+    outcome.predictions = []
+    if isinstance(problem, InvalidInput):
+        outcome.errors, outcome.status = dict(problem.errors), 400
+    else:
+        outcome.errors, outcome.status = {"__all__": [problem.message]}, 503
+
+
+def _row_jobs(row: _Pending, horizons, snapshot: Snapshot, medians_by, selections,
+              catalogue) -> list[_Job]:
+    jobs = []
+    for horizon in horizons:
+        if row.reference_only:
+            model = snapshot.get(horizon, REFERENCE_COMBINATION, CONTEXT_BOTH)
+            if model is None:
+                raise ModelUnavailable(horizon, REFERENCE_COMBINATION)
+            jobs.append(_Job(row, horizon, None, model, model.input_vector((), row.context)))
+            continue
+        wanted = CONTEXT_BOTH if row.context is not None else CONTEXT_NONE
+        selection = _select(row.values, horizon, wanted, medians_by, selections)
+        if selection is None:
+            raise _no_combination_error(row.values, catalogue)
+        model = (snapshot.get(horizon, selection.combination, wanted) if row.context
+                 else None) or snapshot.get(horizon, selection.combination)
+        if model is None:
+            raise ModelUnavailable(horizon, selection.combination)
+        jobs.append(_Job(row, horizon, selection, model,
+                         model.input_vector(selection.vector, row.context)))
+    return jobs
+
+
+def _select(values: dict[str, float], horizon: int, wanted: str, medians_by, cache
+            ) -> Selection | None:
+    """``choose_combination``, decided once per pattern of entered keys: a cohort's rows share
+    a handful of patterns, and the choice depends only on which keys are there."""
+    key = (horizon, wanted, frozenset(values))
+    if key not in cache:
+        cache[key] = choose_combination({k: 0.0 for k in values},
+                                        medians=medians_by[(horizon, wanted)],
+                                        max_imputed_fraction=settings.PRCRS_MAX_IMPUTED_FRACTION)
+    template = cache[key]
+    if template is None:
+        return None
+    vector = tuple(values[k] if k in values else template.imputed[k]
+                   for k in combination_factor_keys(template.combination))
+    return Selection(template.combination, vector, template.ignored, template.imputed)
+
+
+def _reference_jobs(jobs: list[_Job], snapshot: Snapshot) -> list[_Job]:
+    """The no-lab reference beside every labs+context answer (spec section 8)."""
+    extra = []
+    for job in jobs:
+        if job.row.context is not None and job.selection is not None:
+            model = snapshot.get(job.horizon, REFERENCE_COMBINATION, CONTEXT_BOTH)
+            if model is not None:
+                extra.append(_Job(job.row, job.horizon, None, model,
+                                  model.input_vector((), job.row.context)))
+    return extra
+
+
+def _by_model(jobs: list[_Job]) -> dict[int, list[_Job]]:
+    groups: dict[int, list[_Job]] = defaultdict(list)
+    for job in jobs:
+        if job.row.outcome.ok:
+            groups[id(job.model)].append(job)
+    return groups
+
+
+def _run_group(group: list[_Job]) -> None:
+    """One batched forward and one vectorised calibration for every job of one slot."""
+    model = group[0].model
+    try:
+        raw = _forward(model, [job.vector for job in group])
+    except Exception:  # noqa: BLE001 - an uploaded module may fail on some rows only
+        log.exception("model %s raised on a batch of %d rows; running them one by one",
+                      model.version_label, len(group))
+        raw = np.array([_forward_one(model, job.vector) for job in group])
+    finite = np.isfinite(raw)
+    probabilities, n, severe = model.calibration.lookup_many(np.where(finite, raw, 0.0))
+    for i, job in enumerate(group):
+        if not finite[i]:  # NaN/inf, or the module raised on this row: a 503 for it alone
+            log.error("model %s gave no valid result (%r) for %s", model.version_label, raw[i],
+                      job.vector)
+            _fail(job.row.outcome, ModelOutputInvalid(job.horizon, model.combination,
+                                                      model.version_label))
+            continue
+        job.raw, job.probability = float(raw[i]), float(probabilities[i])
+        job.n, job.severe = int(n[i]), int(severe[i])
+
+
+def _forward(model: ServingModel, vectors: list[list[float]]) -> np.ndarray:
+    x = torch.tensor(vectors, dtype=torch.float32, device=model.device)
+    with torch.inference_mode(), torch.jit.optimized_execution(False):
+        raw = torch.softmax(model.module(x), dim=1)[:, 1].double().cpu().numpy()
+    if raw.shape != (len(vectors),):
+        raise ValueError(f"output of shape {tuple(raw.shape)} for {len(vectors)} rows")
+    return raw
+
+
+def _forward_one(model: ServingModel, vector: list[float]) -> float:
+    try:
+        return float(_forward(model, [vector])[0])
+    except Exception:  # noqa: BLE001 - logged by the caller as an invalid result
+        return float("nan")
+
+
+def _assemble(jobs: list[_Job], references: list[_Job], snapshot: Snapshot) -> None:
+    reference_of = {(id(job.row), job.horizon): job for job in references}
+    for job in jobs:
+        outcome = job.row.outcome
+        if not outcome.ok:
+            continue
+        row = job.row
+        interval = wilson_interval(job.severe, job.n)
+        if job.selection is None:  # the no-lab reference alone
+            outcome.predictions.append(HorizonPrediction(
+                horizon=job.horizon, combination=REFERENCE_COMBINATION,
+                probability=job.probability, raw_probability=job.raw, reference_n=job.n,
+                reference_severe=job.severe, model_version=job.model.version_label, ignored=(),
+                imputed={}, context=row.context, interval=interval))
+            continue
+        ref = reference_of.get((id(row), job.horizon))
+        model, selection = job.model, job.selection
+        outcome.predictions.append(HorizonPrediction(
+            horizon=job.horizon, combination=selection.combination,
+            probability=job.probability, raw_probability=job.raw, reference_n=job.n,
+            reference_severe=job.severe, model_version=model.version_label,
+            ignored=selection.ignored, imputed=selection.imputed, flags=row.flags,
+            inputs=dict(zip(model.factor_keys, selection.vector)), context=row.context,
+            interval=interval,
+            no_lab_reference=ReferencePrediction(
+                ref.probability, wilson_interval(ref.severe, ref.n), ref.raw, ref.n,
+                ref.severe, ref.model.version_label) if ref is not None else None,
+            labs_add_information=bool(model.manifest.get("labs_add_information", True))
+            if model.context else True,
+            context_gain=context_gain(snapshot, job.horizon, selection.combination)
+            if row.context is None else None,
+            unused=_unused(model),
+            context_model_missing=row.context is not None and not model.context))

@@ -1,0 +1,231 @@
+"""Batch JSON API: many patient-days in one request (spec section 9).
+
+``POST /api/v1/predict/batch``
+- JSON: ``{"rows": [{"values": {...}, "context": {"crs_grade": 1, "day": 4}, "id": "..."}, ...],
+  "horizon": 1 | 2 | 3 | "all"}``; at most ``PRCRS_BATCH_MAX_ROWS`` rows (10,000), body at most
+  ``PRCRS_BATCH_MAX_BODY_BYTES``. Values as in the single API (models' units, fractions 0-1).
+- ``"units"`` (optional, as in the single API: ``"si"``, ``"us"`` or ``{"glucose": "mg/dL"}``)
+  applies to every row; a row's own ``"units"`` replaces it for that row. A bad top-level unit
+  is a 400 for the request, a bad row unit that row's 400. A row with values given in a unit
+  other than the catalogue's carries ``"converted"`` as in the single API.
+- or ``multipart/form-data`` with a sheet in the field ``sheet`` (.xlsx, .csv or tab-separated
+  text; headers as on the course page, units in the header such as ``glucose (mg/dL)``) and the
+  fields ``horizon`` and ``units`` (``us``: the unit of factor columns whose header names none).
+- 200 ``{"results": [...], "summary": {"rows", "scored", "failed"}, "disclaimer"}``: one result per
+  row in order, ``{"index", "id", "predictions": [...]}`` or ``{"index", "id", "status": 400 | 503,
+  "errors": {...}}``. A bad row never fails the others. A request that is wrong as a whole (not
+  JSON, no rows, too many rows, a sheet that cannot be read) is a 4xx with the usual ``errors``.
+
+Each row counts as one prediction for the rate limits (one patient-day answered, whatever the
+horizons). Rows are not stored; they are scored in memory (the prediction log, when on, records
+one entry per scored row and horizon).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext as _
+
+from predictor.api import ALL, _api_view, _errors, _json
+from predictor.batch import BatchRow, RowOutcome, predict_batch
+from predictor.prediction import HorizonPrediction, parse_horizons
+from predictor.prediction_log import record
+from predictor.rate_limits import charge
+from predictor.unit_entry import UnitsRefused, annotate_errors, convert_entered, parse_units
+
+
+@dataclass(frozen=True)
+class _EnteredRow(BatchRow):
+    """A JSON row after its units: values in the catalogue's units, what was converted, or the
+    errors of a unit it may not use (the row then fails alone)."""
+
+    conversions: Mapping = field(default_factory=dict)
+    unit_errors: Mapping = field(default_factory=dict)
+
+
+def _horizon_error() -> dict:
+    return {"horizon": [_("\"horizon\" must be 1 (tomorrow), 2 (the day after tomorrow), "
+                          "3 (in three days) or \"all\".")]}
+
+
+@_api_view("POST")
+def predict_batch_view(request: HttpRequest) -> JsonResponse:
+    """Score many rows (see the module docstring)."""
+    if (request.content_type or "").lower() == "multipart/form-data":
+        rows, horizon, problem = _rows_from_sheet(request)
+    else:
+        rows, horizon, problem = _rows_from_json(request)
+    if problem is not None:
+        return problem
+    try:
+        horizons = parse_horizons(horizon)
+    except ValueError:
+        return _errors(_horizon_error())
+    over_limit = charge(request, predictions=len(rows))  # a row is one patient-day answered
+    if over_limit is not None:
+        return _errors({ALL: [over_limit.message]}, status=429, **over_limit.headers)
+    outcomes = _predict_rows(rows, horizons)
+    record([p for o in outcomes for p in o.predictions], channel="api")
+    scored = sum(o.ok for o in outcomes)
+    return _json({
+        "results": [_outcome_json(o, row) for o, row in zip(outcomes, rows)],
+        "summary": {"rows": len(outcomes), "scored": scored, "failed": len(outcomes) - scored},
+        "disclaimer": _("For research use only; not a substitute for clinical judgement."),
+    })
+
+
+def _read_batch_body(request: HttpRequest):
+    """The posted JSON object, read from the stream: ``request.body`` would refuse anything over
+    DATA_UPLOAD_MAX_MEMORY_SIZE, far below a 10,000-row batch (RequestBodyLimitMiddleware has
+    already refused bodies over PRCRS_BATCH_MAX_BODY_BYTES)."""
+    if (request.content_type or "").lower() != "application/json":
+        return None, _errors({ALL: [_("Send the request body as JSON with the header "
+                                      "Content-Type: application/json.")]}, status=415)
+    limit = settings.PRCRS_BATCH_MAX_BODY_BYTES
+    data = request.read(limit + 1)
+    if len(data) > limit:
+        return None, _errors({ALL: [_("The request body is too large.")]}, status=413)
+    try:
+        body = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None, _errors({ALL: [_("The request body is not valid JSON.")]})
+    if not isinstance(body, dict):
+        return None, _errors({ALL: [_("The request body must be a JSON object with the keys "
+                                      "\"rows\" and \"horizon\".")]})
+    return body, None
+
+
+def _rows_from_json(request: HttpRequest):
+    body, problem = _read_batch_body(request)
+    if problem is not None:
+        return None, None, problem
+    raw_rows = body.get("rows")
+    if not isinstance(raw_rows, list) or not raw_rows:
+        return None, None, _errors({"rows": [_("\"rows\" must be a non-empty JSON array of "
+                                               "objects with \"values\" (and optionally "
+                                               "\"context\" and \"id\").")]})
+    if len(raw_rows) > settings.PRCRS_BATCH_MAX_ROWS:
+        return None, None, _too_many(len(raw_rows))
+    try:
+        units = parse_units(body.get("units"))
+    except UnitsRefused as refused:
+        return None, None, _errors(refused.errors)
+    rows = []
+    for raw in raw_rows:
+        if not isinstance(raw, dict):
+            raw = {"values": None}
+        values = raw.get("values")
+        context = raw.get("context")
+        if values is None and isinstance(context, dict) and context:
+            values = {}  # the no-lab reference needs no lab value
+        row_id = raw.get("id")
+        rows.append(_entered_row(values, context, row_id if isinstance(row_id, (str, int))
+                                 else None, units, raw.get("units")))
+    return rows, body.get("horizon"), None
+
+
+def _entered_row(values, context, row_id, units: tuple, row_units) -> BatchRow:
+    """The row with its values in the catalogue's units (its own "units" if it has them)."""
+    if row_units is not None:
+        try:
+            units = parse_units(row_units)
+        except UnitsRefused as refused:
+            return _EnteredRow(values, context, row_id, unit_errors=refused.errors)
+    system, per_key = units
+    if not isinstance(values, dict) or (system == "si" and not per_key):
+        return BatchRow(values, context, row_id)
+    entered = convert_entered(values, system=system, units=per_key, percent_input=False)
+    return _EnteredRow(entered.values, context, row_id, conversions=entered.conversions)
+
+
+def _predict_rows(rows: list[BatchRow], horizons: list[int]) -> list[RowOutcome]:
+    """predict_batch() for the rows whose units were usable, a 400 for the others, in order;
+    messages about converted values show what was entered and what it became."""
+    refused = {i for i, row in enumerate(rows) if getattr(row, "unit_errors", None)}
+    if not refused:
+        outcomes = predict_batch(rows, horizons, percent_input=False)
+    else:
+        usable = [i for i in range(len(rows)) if i not in refused]
+        scored = dict(zip(usable, predict_batch([rows[i] for i in usable], horizons,
+                                                percent_input=False)))
+        outcomes = [scored.get(i) or RowOutcome(index=i, id=row.id, status=400,
+                                                errors=dict(row.unit_errors))
+                    for i, row in enumerate(rows)]
+        for i, outcome in enumerate(outcomes):
+            outcome.index = i
+    for outcome, row in zip(outcomes, rows):
+        if outcome.errors and getattr(row, "conversions", None):
+            outcome.errors = annotate_errors(outcome.errors, row.conversions)
+    return outcomes
+
+
+def _rows_from_sheet(request: HttpRequest):
+    from predictor.sheets import SheetError, read_course, read_upload
+
+    upload = request.FILES.get("sheet")
+    if upload is None:
+        return None, None, _errors({"sheet": [_("Send the sheet in the form field \"sheet\".")]})
+    try:
+        system = "us" if request.POST.get("units") == "us" else "si"
+        course = read_course(read_upload(upload, name=upload.name), system=system)
+    except SheetError as error:
+        return None, None, _errors({"sheet": [str(p) for p in error.problems]})
+    if len(course.rows) > settings.PRCRS_BATCH_MAX_ROWS:
+        return None, None, _too_many(len(course.rows))
+    rows = []
+    for row in course.rows:
+        context = ({"crs_grade": row.crs_grade, "day": row.day}
+                   if row.crs_grade is not None and row.day is not None else None)
+        rows.append(BatchRow(row.values, context, row.row))
+    return rows, request.POST.get("horizon", "all"), None
+
+
+def _too_many(count: int) -> JsonResponse:
+    return _errors({"rows": [_("At most %(max)d rows per request; this one has %(count)d. Split "
+                               "it into several requests.") % {
+        "max": settings.PRCRS_BATCH_MAX_ROWS, "count": count}]}, status=413)
+
+
+def _outcome_json(outcome: RowOutcome, row: BatchRow) -> dict:
+    if not outcome.ok:
+        return {"index": outcome.index, "id": outcome.id, "status": outcome.status,
+                "errors": {k: [str(m) for m in v] for k, v in outcome.errors.items()}}
+    data = {"index": outcome.index, "id": outcome.id,
+            "predictions": [_compact_json(p) for p in outcome.predictions]}
+    conversions = getattr(row, "conversions", None)
+    if conversions:
+        data["converted"] = {key: c.as_json() for key, c in conversions.items()}
+    return data
+
+
+def _compact_json(result: HorizonPrediction) -> dict:
+    """A prediction without the sentences the single API repeats in every answer (explanation,
+    disclaimer): a 10,000-row answer stays a few megabytes."""
+    data = {
+        "horizon": result.horizon,
+        "combination": result.combination,
+        "probability": result.probability,
+        "interval": list(result.interval),
+        "raw_probability": result.raw_probability,
+        "reference": {"n": result.reference_n, "severe": result.reference_severe},
+        "model_version": result.model_version,
+        "ignored": list(result.ignored),
+        "imputed": list(result.imputed),
+        "unused": list(result.unused),
+        "flagged": sorted(result.flags),
+    }
+    if result.context is not None:
+        ref = result.no_lab_reference
+        data["context"] = result.context
+        data["no_lab_reference"] = None if ref is None else {
+            "probability": ref.probability, "interval": list(ref.interval),
+            "reference": {"n": ref.reference_n, "severe": ref.reference_severe},
+            "model_version": ref.model_version}
+        data["labs_change"] = result.labs_change
+        data["labs_add_information"] = result.labs_add_information
+    return data

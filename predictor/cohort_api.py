@@ -1,0 +1,168 @@
+"""Validation JSON API: the active models checked on a centre's cohort (spec section 9).
+
+``POST /api/v1/validate``
+- JSON: ``{"rows": [{"patient": "P1", "day": 0, "crs_grade": 1, "values": {...}, "id": ...},
+  ...], "horizon": 1 | 2 | 3 | "all", "seed": 0}``. Values in the models' units (fractions 0-1
+  for percentages), as in the batch API; ``patient`` and ``day`` are required on every row,
+  ``crs_grade`` (today's ASTCT grade) labels the days before it: the outcome of day d at
+  horizon k is grade >= 3 on day d + k of the same patient. At most ``PRCRS_BATCH_MAX_ROWS``
+  rows.
+- or ``multipart/form-data`` with a cohort sheet in the field ``sheet`` (as on the course page)
+  and the fields ``horizon`` and ``seed``.
+- 200: the report of ``predictor.cohort_validation`` (``CohortReport.to_dict()``): per horizon
+  the rows scored and the unscored ones by reason code, AUROC, AUPRC, Brier and calibration
+  bins of the active models and of the no-lab reference on the same rows, their paired
+  difference, each with a patient-bootstrap 95 % interval (seeded), for all scored days and for
+  the new-onset subset; plus ``reasons`` (every code's text in the requested language) and
+  ``row_errors`` (``{"index", "id", "status", "errors"}`` of each row no model could score).
+- 400/413/415 ``{"errors": {...}}`` in the requested language; 429 over the rate limits (each
+  row counts as one prediction per horizon). Rows are scored in memory and not stored; the
+  prediction log is not written (the rows are a centre's outcomes, not a bedside question).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext as _
+
+from predictor.api import ALL, _api_view, _errors, _json
+from predictor.batch_api import _horizon_error, _read_batch_body, _too_many
+from predictor.catalogue import CRS_GRADE_RANGE, DAY_RANGE
+from predictor.cohort_validation import UNDEFINED_REASONS, UNSCORED_REASONS
+from predictor.course_scoring import DayRow, day_rows, score_rows, validate_rows
+from predictor.course_views import BoundedMemoryUpload
+from predictor.prediction import parse_horizons
+from predictor.rate_limits import charge
+
+MAX_SEED = 2 ** 32 - 1
+
+
+@_api_view("POST")
+def validate_view(request: HttpRequest) -> JsonResponse:
+    """Validate the active models on the posted cohort (see the module docstring)."""
+    if (request.content_type or "").lower() == "multipart/form-data":
+        request.upload_handlers = [BoundedMemoryUpload(request)]  # never a temporary file
+        rows, options, problem = _rows_from_sheet(request)
+    else:
+        rows, options, problem = _rows_from_json(request)
+    if problem is not None:
+        return problem
+    try:
+        horizons = parse_horizons(options.get("horizon", "all"))
+    except ValueError:
+        return _errors(_horizon_error())
+    seed = _seed(options.get("seed", 0))
+    if seed is None:
+        return _errors({"seed": [_("\"seed\" must be a whole number from 0 to %(max)d.") % {
+            "max": MAX_SEED}]})
+    over_limit = charge(request, predictions=len(rows))
+    if over_limit is not None:
+        return _errors({ALL: [over_limit.message]}, status=429, **over_limit.headers)
+    outcomes = score_rows(rows, horizons)
+    report = validate_rows(rows, horizons, seed=seed, outcomes=outcomes)
+    # Rows the models could not score are counted as "no_prediction" in the report; say which
+    # and why, as the batch API does, so a centre can correct its sheet.
+    row_errors = [{"index": i, "id": o.id, "status": o.status,
+                   "errors": {k: [str(m) for m in v] for k, v in o.errors.items()}}
+                  for i, o in enumerate(outcomes) if not o.ok]
+    return _json({**report.to_dict(), "row_errors": row_errors, "reasons": {
+        code: str(text) for code, text in {**UNSCORED_REASONS, **UNDEFINED_REASONS}.items()},
+        "disclaimer": _("For research use only; not a substitute for clinical judgement.")})
+
+
+def _seed(value) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and 0 <= value <= MAX_SEED:
+        return value
+    return None
+
+
+def _whole(value, low: int, high: int) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if value != int(value) or not low <= value <= high:
+        return None
+    return int(value)
+
+
+def _rows_from_json(request: HttpRequest):
+    body, problem = _read_batch_body(request)
+    if problem is not None:
+        return None, None, problem
+    raw_rows = body.get("rows")
+    if not isinstance(raw_rows, list) or not raw_rows:
+        return None, None, _errors({"rows": [_("\"rows\" must be a non-empty JSON array of "
+                                               "objects with \"patient\", \"day\", "
+                                               "\"crs_grade\" and \"values\".")]})
+    if len(raw_rows) > settings.PRCRS_BATCH_MAX_ROWS:
+        return None, None, _too_many(len(raw_rows))
+    rows, errors, seen = [], {}, {}
+    for index, raw in enumerate(raw_rows):
+        problems = []
+        if not isinstance(raw, dict):
+            errors[f"rows[{index}]"] = [_("Each row must be a JSON object.")]
+            continue
+        patient = raw.get("patient")
+        if isinstance(patient, (int, float)) and not isinstance(patient, bool):
+            patient = str(int(patient)) if float(patient).is_integer() else str(patient)
+        if not isinstance(patient, str) or not patient.strip():
+            problems.append(_("\"patient\" is missing: every row needs the patient's "
+                              "identifier (not a name)."))
+        day = _whole(raw.get("day"), *DAY_RANGE)
+        if day is None:
+            problems.append(_("\"day\" must be a whole number of days since the infusion, "
+                              "from %(low)d to %(high)d.") % {"low": DAY_RANGE[0],
+                                                              "high": DAY_RANGE[1]})
+        grade = raw.get("crs_grade")
+        if grade is not None:
+            grade = _whole(grade, *CRS_GRADE_RANGE)
+            if grade is None:
+                problems.append(_("\"crs_grade\" must be a whole number from %(low)d to "
+                                  "%(high)d, or null.") % {"low": CRS_GRADE_RANGE[0],
+                                                           "high": CRS_GRADE_RANGE[1]})
+        values = raw.get("values", {})
+        if values is None:
+            values = {}
+        if not isinstance(values, dict):
+            problems.append(_("\"values\" must be a JSON object mapping factor keys to "
+                              "numbers."))
+        if not problems:
+            key = (patient.strip(), day)
+            if key in seen:
+                problems.append(_("Day %(day)d of patient %(patient)s is repeated (also in "
+                                  "row %(other)d): one row per patient and day.") % {
+                    "day": day, "patient": patient.strip(), "other": seen[key]})
+            seen[key] = index
+        if problems:
+            errors[f"rows[{index}]"] = problems
+            continue
+        row_id = raw.get("id")
+        rows.append(DayRow(values=values, day=day, crs_grade=grade, patient=patient.strip(),
+                           id=row_id if isinstance(row_id, (str, int)) else index))
+    if errors:
+        return None, None, _errors(errors)
+    return rows, body, None
+
+
+def _rows_from_sheet(request: HttpRequest):
+    from predictor.sheets import SheetError, read_course, read_upload
+
+    upload = request.FILES.get("sheet")
+    if upload is None:
+        return None, None, _errors({"sheet": [_("Send the sheet in the form field \"sheet\".")]})
+    try:
+        course = read_course(read_upload(upload, name=upload.name))
+    except SheetError as error:
+        return None, None, _errors({"sheet": [str(p) for p in error.problems]})
+    if not course.is_cohort:
+        return None, None, _errors({"sheet": [_("Validation needs a cohort: add a column "
+                                                "“patient” with an identifier per patient.")]})
+    if len(course.rows) > settings.PRCRS_BATCH_MAX_ROWS:
+        return None, None, _too_many(len(course.rows))
+    options = {"horizon": request.POST.get("horizon", "all"),
+               "seed": request.POST.get("seed", "0")}
+    return day_rows(course), options, None

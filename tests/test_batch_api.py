@@ -1,0 +1,127 @@
+"""POST /api/v1/predict/batch: many rows in one request, per-row results or per-row errors."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from predictor.models import PredictionLog
+from tests.conftest import CYTOKINES
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/predict/batch"
+CYTO = {k: float(v) for k, v in CYTOKINES.items()}
+
+
+def _post(client, body, lang="en", **extra):
+    return client.post(f"{URL}?lang={lang}", data=json.dumps(body),
+                       content_type="application/json", **extra)
+
+
+def test_each_row_gets_its_own_predictions_or_its_own_errors(client, tiny_context_models):
+    body = {"horizon": "all", "rows": [
+        {"id": "a", "values": CYTO},
+        {"id": "b", "values": {**CYTO, "il6": "x"}},
+        {"id": "c", "values": CYTO, "context": {"crs_grade": 1, "day": 4}},
+        {"id": "d", "context": {"crs_grade": 2, "day": 3}},
+        "not an object",
+    ]}
+    response = _post(client, body)
+    assert response.status_code == 200
+    data = response.json()
+    assert data["summary"] == {"rows": 5, "scored": 3, "failed": 2}
+    results = data["results"]
+    assert [r["index"] for r in results] == [0, 1, 2, 3, 4]
+    assert [len(r.get("predictions", [])) for r in results] == [3, 0, 3, 3, 0]
+    assert results[1]["status"] == 400 and "il6" in results[1]["errors"]
+    assert results[4]["status"] == 400 and "values" in results[4]["errors"]
+    first = results[0]["predictions"][0]
+    assert first["combination"] == "4" and first["interval"][0] <= first["probability"]
+    assert first["probability"] <= first["interval"][1]
+    with_context = results[2]["predictions"][0]
+    assert with_context["no_lab_reference"]["model_version"] == "h1-0-ctx-v1"
+    assert with_context["model_version"] == "h1-4-ctx-v1"
+    assert results[3]["predictions"][0]["combination"] == "0"
+
+
+def test_the_batch_answers_what_the_single_api_answers(client, tiny_context_models):
+    row = {"values": CYTO, "context": {"crs_grade": 2, "day": 5}}
+    single = client.post("/api/v1/predict", data=json.dumps({**row, "horizon": 2}),
+                         content_type="application/json").json()
+    batch = _post(client, {"rows": [row], "horizon": 2}).json()["results"][0]["predictions"][0]
+    for key in ("probability", "interval", "model_version", "combination", "labs_change"):
+        assert batch[key] == single[key], key
+    assert batch["no_lab_reference"]["probability"] == single["no_lab_reference"]["probability"]
+
+
+def test_row_errors_come_in_the_requested_language(client, tiny_models):
+    body = {"rows": [{"values": {**CYTO, "il6": "abc"}}], "horizon": 1}
+    english = _post(client, body, lang="en").json()["results"][0]["errors"]["il6"][0]
+    chinese = _post(client, body, lang="zh-hans").json()["results"][0]["errors"]["il6"][0]
+    assert english != chinese and any("\u4e00" <= ch <= "\u9fff" for ch in chinese)
+
+
+@pytest.mark.parametrize("body, key", [
+    ({"horizon": 1}, "rows"),
+    ({"rows": [], "horizon": 1}, "rows"),
+    ({"rows": {"values": CYTO}, "horizon": 1}, "rows"),
+    ({"rows": [{"values": CYTO}], "horizon": 7}, "horizon"),
+])
+def test_a_request_wrong_as_a_whole_is_a_400_naming_the_field(client, tiny_models, body, key):
+    response = _post(client, body)
+    assert response.status_code == 400 and key in response.json()["errors"]
+
+
+def test_more_rows_than_the_limit_are_refused_whole(client, tiny_models, settings):
+    settings.PRCRS_BATCH_MAX_ROWS = 3
+    response = _post(client, {"rows": [{"values": CYTO}] * 4, "horizon": 1})
+    assert response.status_code == 413
+    assert "3" in response.json()["errors"]["rows"][0]
+
+
+def test_not_json_is_415_and_broken_json_is_400(client, tiny_models):
+    assert client.post(URL, data="rows=1", content_type="text/plain").status_code == 415
+    broken = client.post(URL, data="{\"rows\": [", content_type="application/json")
+    assert broken.status_code == 400 and "__all__" in broken.json()["errors"]
+
+
+def test_a_batch_larger_than_the_single_apis_body_limit_is_accepted(client, tiny_models, settings):
+    rows = [{"id": i, "values": CYTO} for i in range(800)]
+    body = json.dumps({"rows": rows, "horizon": 1})
+    assert len(body) > settings.PRCRS_API_MAX_BODY_BYTES
+    response = client.post(URL, data=body, content_type="application/json")
+    assert response.status_code == 200
+    assert response.json()["summary"]["scored"] == 800
+
+
+def test_a_body_over_the_batch_limit_is_413(client, tiny_models, settings):
+    settings.PRCRS_BATCH_MAX_BODY_BYTES = 1000
+    response = _post(client, {"rows": [{"values": CYTO}] * 40, "horizon": 1})
+    assert response.status_code == 413
+
+
+def test_scored_rows_are_logged_once_per_horizon_and_failed_rows_are_not(client, tiny_models):
+    _post(client, {"rows": [{"values": CYTO}, {"values": {"il6": 1}}], "horizon": "all"})
+    assert PredictionLog.objects.count() == 3
+
+
+def test_a_sheet_upload_is_scored_row_by_row(client, tiny_context_models):
+    lines = ["day\tcrs_grade\t" + "\t".join(CYTO),
+             "0\t0\t" + "\t".join(str(v) for v in CYTO.values()),
+             "1\t1\t" + "\t".join(str(v) for v in CYTO.values())]
+    sheet = io.BytesIO(("\n".join(lines) + "\n").encode())
+    sheet.name = "course.csv"
+    response = client.post(f"{URL}?lang=en", data={"sheet": sheet, "horizon": "1"})
+    assert response.status_code == 200, response.content
+    data = response.json()
+    assert data["summary"]["scored"] == 2
+    assert data["results"][1]["predictions"][0]["context"] == {"crs_grade": 1, "day": 1}
+
+
+def test_a_sheet_that_cannot_be_read_is_a_400_that_says_why(client, tiny_models):
+    png = io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
+    png.name = "course.xlsx"
+    response = client.post(f"{URL}?lang=en", data={"sheet": png, "horizon": "1"})
+    assert response.status_code == 400 and response.json()["errors"]["sheet"]
