@@ -1,5 +1,5 @@
-# PrCRS web: one image for every replica. Untested here (no Docker engine on the development
-# machines); scripts/check_image_steps.sh runs the same build steps in a clean virtualenv.
+# PrCRS web: one image for every replica. Built and run by `make test-container` (podman, see
+# docs/deployment.md); scripts/check_image_steps.sh runs the same build steps in a virtualenv.
 #
 #   docker build -t prcrs-web .
 #   docker run -p 8000:8000 -e DJANGO_SECRET_KEY=... -e DJANGO_ALLOWED_HOSTS=localhost prcrs-web
@@ -44,8 +44,9 @@ ENV DJANGO_DEBUG=0 \
     PRCRS_MODELS_DIR=/app/var/models \
     PRCRS_DEVICE=cpu \
     PRCRS_TORCH_THREADS=1 \
-    GUNICORN_BIND=0.0.0.0:8000 \
-    GUNICORN_FORWARDED_ALLOW_IPS=*
+    GUNICORN_BIND=0.0.0.0:8000
+# No proxy is trusted by default: behind one, set PRCRS_TRUSTED_PROXIES to its address(es) so
+# X-Forwarded-For gives the client address for the rate limits, the lockout and the logs.
 
 USER prcrs
 EXPOSE 8000

@@ -7,7 +7,8 @@ PORT ?= 8000
 # apt-get needs root; use sudo where we are not root and it exists.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
-.PHONY: serve test test-postgres setup system-packages messages static migrate
+.PHONY: serve test test-postgres test-container test-scaleout setup system-packages \
+	scaleout-packages messages static migrate
 
 setup: system-packages $(VENV)/.installed messages static
 
@@ -41,12 +42,35 @@ migrate: $(VENV)/.installed
 serve: setup migrate
 	GUNICORN_BIND=$(HOST):$(PORT) $(VENV)/bin/gunicorn -c gunicorn.conf.py
 
+# The image and scale-out tests have their own targets (below): they build and start more.
+UNIT_TESTS := -m "not container and not scaleout"
+
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest $(UNIT_TESTS)
 
 # The whole suite again against a throwaway PostgreSQL server on loopback (installed if missing).
 # PG_TESTS=db runs only the tests that touch the database, should the whole suite twice ever take
 # CI past 30 minutes (measured: about 4 min on SQLite + 3 min on PostgreSQL).
 PG_TESTS ?= all
 test-postgres: setup
-	scripts/with_postgres.sh $(PY) -m pytest $(if $(filter db,$(PG_TESTS)),-p scripts.pytest_db_only)
+	scripts/with_postgres.sh $(PY) -m pytest $(UNIT_TESTS) $(if $(filter db,$(PG_TESTS)),-p scripts.pytest_db_only)
+
+# The image built from the Dockerfile with podman and run for real (tests/test_container.py).
+# Installs podman/runc/debootstrap when missing; where no registry is reachable the base image
+# python:3.11-slim is made from Debian's archive once and cached (scripts/local_base_image.sh).
+test-container: setup
+	scripts/container_setup.sh
+	$(PY) -m pytest -s -m container tests/test_container.py
+
+# Two replicas + PostgreSQL + nginx (deploy/nginx.conf) on loopback (tests/test_scaleout.py).
+test-scaleout: setup scaleout-packages
+	$(PY) -m pytest -s -m scaleout tests/test_scaleout.py
+
+scaleout-packages:
+	@missing=""; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run the Dockerfile's build and start steps without Docker (there is no engine on these
-# machines), so a broken step shows up here before anyone builds the image:
+# Run the Dockerfile's build and start steps without any container engine, so a broken step
+# shows up in seconds (the image itself is built and run by `make test-container`):
 #
 #   1. copy the build context as .dockerignore filters it;
 #   2. a clean virtualenv with `pip install -r requirements.txt` (pip's own configuration
@@ -87,7 +87,7 @@ mkdir -p var/models
 PORT=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export DJANGO_DEBUG=0 DJANGO_LOG_FORMAT=json PRCRS_VAR_DIR="$APP/var" \
     PRCRS_MODELS_DIR="$APP/var/models" PRCRS_DEVICE=cpu PRCRS_TORCH_THREADS=1 \
-    GUNICORN_BIND="127.0.0.1:$PORT" GUNICORN_FORWARDED_ALLOW_IPS='*' \
+    GUNICORN_BIND="127.0.0.1:$PORT" PRCRS_TRUSTED_PROXIES='127.0.0.1' \
     DJANGO_SECRET_KEY=check-image-steps-only DJANGO_ALLOWED_HOSTS=prcrs.example.org \
     DATABASE_URL="sqlite:///$WORK/scratch.sqlite3"
 unset DJANGO_SETTINGS_MODULE
