@@ -48,7 +48,7 @@ preload_app = env_bool("GUNICORN_PRELOAD", False)
 # also reads for the client address of the lockout, the rate limits and the access log.
 forwarded_allow_ips = env_str("PRCRS_TRUSTED_PROXIES", "")
 # Access lines carry the real client (the right-most untrusted X-Forwarded-For hop), not nginx.
-logger_class = "predictor.access_log.ClientAddressLogger"
+logger_class = "predictor.access.access_log.ClientAddressLogger"
 # The heartbeat file on a container's overlay filesystem can stall workers; memory is safer.
 if Path("/dev/shm").is_dir():
     worker_tmp_dir = "/dev/shm"
@@ -91,7 +91,7 @@ def post_worker_init(worker) -> None:
     from django.db import connections
 
     from predictor.live_catalogue import live_catalogue
-    from predictor.registry import REGISTRY
+    from predictor.scoring.registry import REGISTRY
 
     # The arbiter kills a worker that stays silent for `timeout` seconds, loading included:
     # keep telling it we are alive while the models load.
@@ -121,7 +121,7 @@ def worker_exit(server, worker) -> None:
     """Write the prediction-log records still queued before the worker goes (a normal stop,
     a restart after max_requests, a graceful reload)."""
     try:
-        from predictor.prediction_log import wait_until_written
+        from predictor.scoring.prediction_log import wait_until_written
 
         wait_until_written(timeout=5.0)
     except Exception:  # never block the exit on logging

@@ -62,8 +62,8 @@ def in_process(counts: list[int], horizon: int, tiny: bool) -> None:
 
         call_command("migrate", verbosity=0)
         print(f"models: {register_models(tiny)}")
-        from predictor.batch import BatchRow, predict_batch
-        from predictor.prediction import InvalidInput, ModelUnavailable, predict
+        from predictor.scoring.batch import BatchRow, predict_batch
+        from predictor.scoring.prediction import InvalidInput, ModelUnavailable, predict
 
         warm = [BatchRow(r["values"], r.get("context"), r["id"]) for r in make_rows(60)]
         predict_batch(warm, [horizon], percent_input=False)

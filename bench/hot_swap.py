@@ -8,9 +8,9 @@ validated). gunicorn then serves the site with N sync workers on a free loopback
 (``-c /dev/null``: the repository's gunicorn.conf.py plays no part), while client threads keep
 POSTing /api/v1/predict on fresh connections (8 of them keep all 3 workers busy; with fewer,
 one worker tends to take nearly every connection). A separate process activates v2 through
-``predictor.versions.activate`` on the same database and prints the commit time; later a
-second one rolls back to v1. gunicorn's access log records which worker (pid) answered each
-request id, so the figures are per worker:
+``predictor.model_versions.versions.activate`` on the same database and prints the commit
+time; later a second one rolls back to v1. gunicorn's access log records which worker (pid)
+answered each request id, so the figures are per worker:
 
 - time to full switch: from the commit to the send time of the last request still answered
   by the old version (after it, every response carries the new ``model_version``);
@@ -45,9 +45,9 @@ VALUES = {"il2": 3.1, "il4": 2.5, "il6": 48, "il10": 7.2, "tnf_alpha": 4.4, "ifn
 BODY = json.dumps({"values": VALUES, "horizon": 1}).encode()
 
 INSTALL = """
-from predictor.versions import activate, record_version
-from predictor.model_files import read_extra_files, read_manifest
-from predictor.baselines import parse_baseline_csv
+from predictor.model_versions.baselines import parse_baseline_csv
+from predictor.model_versions.model_files import read_extra_files, read_manifest
+from predictor.model_versions.versions import activate, record_version
 from tests.model_files import tiny_model_bytes
 for bias, serve in ((0.0, True), (2.0, False)):
     data = tiny_model_bytes(1, "4", bias=bias)
@@ -61,8 +61,8 @@ for bias, serve in ((0.0, True), (2.0, False)):
 
 ACTIVATE = """
 import json, time
+from predictor.model_versions.versions import activate
 from predictor.models import ModelVersion
-from predictor.versions import activate
 mv = ModelVersion.objects.get(horizon=1, combination="4", version={version})
 activate(mv)
 print(json.dumps({{"committed_at": time.time(), "label": mv.label}}))

@@ -58,8 +58,8 @@ def register_models(use_tiny: bool, use_network: bool = False) -> str:
     """Install and activate 18 models; returns a description of which."""
     from django.conf import settings
 
-    from predictor.bundled import bundled_files, register_bundled_models
     from predictor.catalogue import COMBINATION_CODES, HORIZONS
+    from predictor.model_versions.bundled import bundled_files, register_bundled_models
 
     bundled_dir = Path(settings.PRCRS_BUNDLED_MODELS_DIR)
     found = bundled_files(bundled_dir) if bundled_dir.is_dir() else []
@@ -127,10 +127,10 @@ def _network_bytes(horizon: int, code: str) -> bytes:
 
 
 def _register(horizons, codes, make_bytes, context: str = "") -> None:
-    from predictor.baselines import parse_baseline_csv
-    from predictor.model_files import read_extra_files, read_manifest
+    from predictor.model_versions.baselines import parse_baseline_csv
+    from predictor.model_versions.model_files import read_extra_files, read_manifest
+    from predictor.model_versions.versions import activate, record_version
     from predictor.models import ModelVersion
-    from predictor.versions import activate, record_version
 
     ModelVersion.objects.filter(context=context).delete()
     for horizon in horizons:
@@ -204,8 +204,8 @@ def run(args) -> int:
     from django.utils import translation
 
     from predictor.catalogue import COMBINATIONS, combination_width
-    from predictor.prediction import predict
-    from predictor.registry import REGISTRY
+    from predictor.scoring.prediction import predict
+    from predictor.scoring.registry import REGISTRY
 
     call_command("migrate", verbosity=0)
     which = register_models(args.tiny, args.network)
@@ -265,7 +265,8 @@ def run(args) -> int:
         assert response.status_code == 200, response.content
 
     for log_on in (False, True):
-        settings.PRCRS_PREDICTION_LOG = log_on  # read per request by predictor.prediction_log
+        # read per request by predictor.scoring.prediction_log
+        settings.PRCRS_PREDICTION_LOG = log_on
         api, api_cpu = timed(api_call, max(200, args.runs // 4), 50)
         print(f"POST /api/v1/predict via Django's test client, middleware and JSON, "
               f"{'with' if log_on else 'without'} the prediction-log write (width 42): "
@@ -283,7 +284,7 @@ def time_context(args, snapshot) -> list[str]:
     """With CRS grade and day: per combination, the labs+context model and the reference
     beside it; then the reference alone. Returns the rows that missed the target."""
     from predictor.catalogue import COMBINATIONS, CONTEXT_BOTH, combination_width
-    from predictor.prediction import predict
+    from predictor.scoring.prediction import predict
 
     context = {"crs_grade": 1, "day": 4}
     print()

@@ -355,7 +355,7 @@ import django
 django.setup()
 from django.conf import settings
 from django.test import RequestFactory
-from predictor.rate_limits import LIMITER, charge
+from predictor.access.rate_limits import LIMITER, charge
 
 n = int(sys.argv[1])
 factory = RequestFactory()

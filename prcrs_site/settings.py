@@ -46,7 +46,7 @@ MIDDLEWARE = [
     # (health checks included) reads them.
     "prcrs_site.request_guards.RequestGuardMiddleware",
     # Probes call a replica by its IP: answered before CommonMiddleware checks ALLOWED_HOSTS.
-    "predictor.health.HealthCheckMiddleware",
+    "predictor.web.health.HealthCheckMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -72,9 +72,9 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_float("AXES_COOLOFF_HOURS", 1.0)  # hours until a lockout lifts
 # Lock the address that sent the wrong passwords, never a username on its own: an attacker
 # then locks only themselves, and the named admin still logs in from anywhere else. The address
-# is the real client's behind a trusted proxy (predictor.client_address), not nginx's.
+# is the real client's behind a trusted proxy (predictor.access.client_address), not nginx's.
 AXES_LOCKOUT_PARAMETERS = ["ip_address"]
-AXES_CLIENT_IP_CALLABLE = "predictor.client_address.client_address"
+AXES_CLIENT_IP_CALLABLE = "predictor.access.client_address.client_address"
 AXES_COOLOFF_MESSAGE = _("Too many wrong passwords from your address: signing in from it is "
                          "locked for a while. Please try again later.")
 AXES_RESET_ON_SUCCESS = True
@@ -84,19 +84,19 @@ AXES_RESET_ON_SUCCESS = True
 # forwarded_allow_ips reads the same variable.
 PRCRS_TRUSTED_PROXIES = env_str("PRCRS_TRUSTED_PROXIES", "")
 try:
-    from predictor.client_address import parse_trusted_proxies
+    from predictor.access.client_address import parse_trusted_proxies
 
     parse_trusted_proxies(PRCRS_TRUSTED_PROXIES)
 except ValueError as bad_proxy:
     raise ImproperlyConfigured(str(bad_proxy)) from None
 
-# Rate limits (predictor.rate_limits): predictions per client (address, or API key) per fixed
+# Rate limits (predictor.access.rate_limits): predictions per client (address, or API key) per fixed
 # window, shared by every worker and replica through the database. On unless debugging.
 PRCRS_RATE_LIMITS = env_bool("PRCRS_RATE_LIMITS", not DEBUG)
 PRCRS_RATE_LIMIT_PREDICTIONS = env_int("PRCRS_RATE_LIMIT_PREDICTIONS", 20000)
 PRCRS_RATE_LIMIT_WINDOW_SECONDS = env_int("PRCRS_RATE_LIMIT_WINDOW_SECONDS", 3600)
-# API keys (predictor.api_keys): optional unless required; a revoked key stops working on every
-# replica within PRCRS_API_KEY_CACHE_SECONDS.
+# API keys (predictor.access.api_keys): optional unless required; a revoked key stops working on
+# every replica within PRCRS_API_KEY_CACHE_SECONDS.
 PRCRS_API_KEYS_REQUIRED = env_bool("PRCRS_API_KEYS_REQUIRED", False)
 PRCRS_API_KEY_CACHE_SECONDS = env_float("PRCRS_API_KEY_CACHE_SECONDS", 5.0)
 
@@ -239,6 +239,7 @@ PRCRS_UPLOAD_CHECK_SECONDS = env_float("PRCRS_UPLOAD_CHECK_SECONDS", 20)
 PRCRS_UPLOAD_CHECK_MEMORY_MB = env_int("PRCRS_UPLOAD_CHECK_MEMORY_MB", 2048)
 # One row per served prediction (lab values only, no identifiers); off with 0.
 PRCRS_PREDICTION_LOG = env_bool("PRCRS_PREDICTION_LOG", True)
-# Written by a thread per process, in batches, off the request path (see predictor.prediction_log).
+# Written by a thread per process, in batches, off the request path
+# (see predictor.scoring.prediction_log).
 PRCRS_PREDICTION_LOG_ASYNC = env_bool("PRCRS_PREDICTION_LOG_ASYNC", True)
 PRCRS_PREDICTION_LOG_FLUSH_SECONDS = env_float("PRCRS_PREDICTION_LOG_FLUSH_SECONDS", 0.05)

@@ -5,15 +5,15 @@ from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 
-from predictor import health
-from predictor.views import language_root
+from predictor.web import health
+from predictor.web.views import language_root
 
 urlpatterns = [
     # "/" alone: off to /zh-hans/ or /en/ by the browser's language (Chinese by default).
     path("", language_root, name="language_root"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("api/v1/", include("predictor.api_urls")),
+    path("api/v1/", include("predictor.api.urls")),
 ]
 urlpatterns += i18n_patterns(
     path(settings.PRCRS_ADMIN_URL, admin.site.urls),

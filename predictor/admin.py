@@ -1,7 +1,8 @@
 """Django admin: catalogue texts per language, model uploads, activation and rollback, audit.
 
-The admin only adapts HTTP to the domain functions: ``predictor.upload_checks.submit_upload``
-checks and records an upload, ``predictor.versions.activate`` switches the serving version.
+The admin only adapts HTTP to the domain functions:
+``predictor.model_versions.upload_checks.submit_upload`` checks and records an upload,
+``predictor.model_versions.versions.activate`` switches the serving version.
 Activation and rollback need the ``predictor.activate_modelversion`` permission and a POST
 from a confirmation page; uploads need the add permission; the audit trail and the prediction
 log are read-only.
@@ -25,14 +26,14 @@ from django.utils.text import capfirst
 from django.utils.translation import get_language_info, gettext, gettext_lazy as _
 from modeltranslation.admin import TranslationAdmin
 
-from predictor.api_keys import issue_key, revoke_key
+from predictor.access.api_keys import issue_key, revoke_key
 from predictor.catalogue import CONTEXT_KEYS, FACTOR_KEYS
+from predictor.model_versions.upload_checks import UploadRejected, max_upload_bytes, submit_upload
+from predictor.model_versions.versions import activate, bump_serving_stamp
 from predictor.models import (
     COMBINATION_CHOICES, CONTEXT_CHOICES, HORIZON_CHOICES, ApiKey, AuditEvent, Combination,
     Factor, ModelVersion, Panel, PredictionLog,
 )
-from predictor.upload_checks import UploadRejected, max_upload_bytes, submit_upload
-from predictor.versions import activate, bump_serving_stamp
 
 ACTIVATE_PERMISSION = "predictor.activate_modelversion"
 

@@ -9,6 +9,6 @@ class PredictorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from predictor.bundled import register_after_migrate
+        from predictor.model_versions.bundled import register_after_migrate
 
         post_migrate.connect(register_after_migrate, sender=self)

@@ -12,7 +12,7 @@ from functools import cached_property
 
 from django.utils.translation import get_language
 
-from predictor.validation import FactorLimits
+from predictor.inputs.validation import FactorLimits
 
 LANGS = ("zh_hans", "en")
 

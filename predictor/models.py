@@ -117,7 +117,7 @@ class ModelVersion(models.Model):
     size = models.PositiveIntegerField(_("size in bytes"))
     original_name = models.CharField(_("original file name"), max_length=255, blank=True)
     # Relative to PRCRS_MODELS_DIR; the bytes are also kept in ``content`` so every replica
-    # sharing the database can materialise the file (see predictor.model_store).
+    # sharing the database can materialise the file (see predictor.model_versions.model_store).
     file_name = models.CharField(_("stored file"), max_length=255)
     content = models.BinaryField(_("file content"), editable=False)
     manifest = models.JSONField(_("manifest"), null=True, blank=True)
@@ -240,7 +240,7 @@ class ApiKey(models.Model):
     revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+",
                                    editable=False, verbose_name=_("revoked by"))
-    # Usage, added in batches by predictor.rate_limits (a few seconds behind at most).
+    # Usage, added in batches by predictor.access.rate_limits (a few seconds behind at most).
     predictions = models.PositiveBigIntegerField(_("predictions served"), default=0,
                                                  editable=False)
     requests = models.PositiveBigIntegerField(_("requests"), default=0, editable=False)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from predictor import course_views, model_card_views, views
+from predictor.web import course_views, model_card_views, views
 
 urlpatterns = [
     path("", views.predict_page, name="predict"),

@@ -11,10 +11,10 @@ from predictor.catalogue import (
     REFERENCE_COMBINATION,
     slot_name,
 )
-from predictor.model_files import read_extra_files, read_manifest
-from predictor.baselines import parse_baseline_csv
 from predictor.live_catalogue import forget_cached_catalogue
-from predictor.registry import REGISTRY
+from predictor.model_versions.baselines import parse_baseline_csv
+from predictor.model_versions.model_files import read_extra_files, read_manifest
+from predictor.scoring.registry import REGISTRY
 from tests.model_files import tiny_model_bytes
 
 CYTOKINES = {"il2": "3.1", "il4": "2.5", "il6": "48", "il10": "7.2", "tnf_alpha": "4.4",
@@ -25,8 +25,8 @@ def install_model(horizon: int, combination: str, *, bias: float = 0.0, activate
                   data: bytes | None = None, user=None, context: str = ""):
     """Record a real model file as a version of its slot (and activate it); ``context``
     CONTEXT_BOTH for a labs+context file (or the no-lab reference, combination "0")."""
-    from predictor.versions import activate as activate_version
-    from predictor.versions import record_version
+    from predictor.model_versions.versions import activate as activate_version
+    from predictor.model_versions.versions import record_version
 
     data = data if data is not None else tiny_model_bytes(horizon, combination, bias=bias,
                                                           context=context)

@@ -13,10 +13,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from predictor.bundled import register_bundled_models
 from predictor.live_catalogue import live_catalogue
+from predictor.model_versions.bundled import register_bundled_models
+from predictor.model_versions.versions import activate, current_stamp
 from predictor.models import AuditEvent, Factor, ModelVersion, PredictionLog
-from predictor.versions import activate, current_stamp
 from tests.conftest import install_model
 from tests.model_files import tiny_model_bytes
 from tests.test_admin_upload import SLOT, admin_url, served_version, staff_user

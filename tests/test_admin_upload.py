@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from predictor.models import AuditEvent, ModelVersion
-from predictor.prediction import predict
+from predictor.scoring.prediction import predict
 from tests.conftest import CYTOKINES, install_model
 from tests.model_files import TinyModel, baseline_csv, tiny_model_bytes
 

@@ -488,8 +488,8 @@ def test_the_catalogue_in_chinese(client, db):
 
 
 def test_the_catalogue_follows_an_admin_edit(client, db):
+    from predictor.model_versions.versions import bump_serving_stamp
     from predictor.models import Factor
-    from predictor.versions import bump_serving_stamp
 
     client.get(CATALOGUE + "?lang=en")
     Factor.objects.filter(key="crp").update(name_en="CRP (hs)", typical_max=8)

@@ -15,9 +15,9 @@ import time
 import pytest
 
 from bench.serving import PYTHON, ROOT, LoopbackSite, pattern_values, write_tiny_models
-from predictor.api_keys import forget_cached_keys, issue_key, revoke_key
+from predictor.access.api_keys import forget_cached_keys, issue_key, revoke_key
+from predictor.access.rate_limits import LIMITER
 from predictor.models import ApiKey, AuditEvent
-from predictor.rate_limits import LIMITER
 from tests.conftest import CYTOKINES
 from tests.http_session import HttpSession
 

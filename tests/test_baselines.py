@@ -8,7 +8,7 @@ import pytest
 from django.utils import translation
 from openpyxl import Workbook
 
-from predictor.baselines import (
+from predictor.model_versions.baselines import (
     MIN_BASELINE_ROWS,
     BaselineError,
     parse_baseline_csv,

@@ -1,15 +1,15 @@
-"""Many rows at once (predictor.batch): the same answers as one prediction, row by row, with a
-bad row failing alone, and each slot's model run once per batch."""
+"""Many rows at once (predictor.scoring.batch): the same answers as one prediction, row by row,
+with a bad row failing alone, and each slot's model run once per batch."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from predictor.batch import BatchRow, predict_batch
 from predictor.catalogue import FACTORS, HORIZONS, combination_factor_keys
-from predictor.prediction import InvalidInput, ModelUnavailable, predict
-from predictor.registry import REGISTRY
+from predictor.scoring.batch import BatchRow, predict_batch
+from predictor.scoring.prediction import InvalidInput, ModelUnavailable, predict
+from predictor.scoring.registry import REGISTRY
 from tests.conftest import CYTOKINES, install_model
 from tests.model_files import tiny_model_bytes
 

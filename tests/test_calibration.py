@@ -1,4 +1,5 @@
-"""Raw score -> actual probability through a calibration baseline (predictor.calibration)."""
+"""Raw score -> actual probability through a calibration baseline
+(predictor.scoring.calibration)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from predictor.calibration import CalibrationTable, WindowSettings
+from predictor.scoring.calibration import CalibrationTable, WindowSettings
 
 
 def worked_example_table() -> CalibrationTable:

@@ -6,9 +6,9 @@ import xml.etree.ElementTree as ET
 import pytest
 from django.utils.safestring import SafeString
 
-from predictor import charts
-from predictor.charts import CalibrationPoint, CalibrationSeries, RiskSeries
-from predictor.cohort_validation import HorizonRows, validate_horizon
+from predictor.cohorts import charts
+from predictor.cohorts.charts import CalibrationPoint, CalibrationSeries, RiskSeries
+from predictor.cohorts.cohort_validation import HorizonRows, validate_horizon
 
 SVG = "{http://www.w3.org/2000/svg}"
 

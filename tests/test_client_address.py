@@ -16,7 +16,7 @@ import time
 import pytest
 
 from bench.serving import ROOT, LoopbackSite, pattern_values, write_tiny_models
-from predictor.client_address import parse_trusted_proxies, resolve_client_address
+from predictor.access.client_address import parse_trusted_proxies, resolve_client_address
 from tests.http_session import HttpSession
 
 PROXY = "127.0.0.2"

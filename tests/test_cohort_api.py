@@ -13,7 +13,7 @@ import json
 import pytest
 from openpyxl import Workbook
 
-from predictor.batch import BatchRow, predict_batch
+from predictor.scoring.batch import BatchRow, predict_batch
 from tests.conftest import CYTOKINES
 
 pytestmark = pytest.mark.django_db
@@ -168,7 +168,7 @@ def test_a_sheet_without_a_patient_column_or_not_json_is_refused(client, tiny_mo
 
 def test_over_the_rate_limit_the_validation_is_refused_with_429(
         client, tiny_context_models, settings):
-    from predictor.rate_limits import LIMITER
+    from predictor.access.rate_limits import LIMITER
 
     LIMITER.reset()
     settings.PRCRS_RATE_LIMITS = True

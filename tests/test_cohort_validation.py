@@ -9,8 +9,8 @@ import pytest
 from django.utils import translation
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from predictor import cohort_validation as cv
-from predictor.cohort_validation import HorizonRows, outcomes_from_course, validate_horizon
+from predictor.cohorts import cohort_validation as cv
+from predictor.cohorts.cohort_validation import HorizonRows, outcomes_from_course, validate_horizon
 
 
 def rows_of(patients, probability, outcome, **extra):

@@ -14,11 +14,11 @@ from django.test import Client
 from django.utils import translation
 
 from predictor.catalogue import CONTEXT_BOTH, panel_factor_keys
-from predictor.context import NotAnInteger, check_context, parse_integer
-from predictor.intervals import wilson_interval
+from predictor.inputs.context import NotAnInteger, check_context, parse_integer
 from predictor.models import PredictionLog
-from predictor.prediction import InvalidInput, ModelOutputInvalid, ModelUnavailable, predict
-from predictor.registry import REGISTRY
+from predictor.scoring.intervals import wilson_interval
+from predictor.scoring.prediction import InvalidInput, ModelOutputInvalid, ModelUnavailable, predict
+from predictor.scoring.registry import REGISTRY
 from tests.conftest import CYTOKINES, install_model
 from tests.model_files import TinyModel, tiny_model_bytes
 
@@ -248,7 +248,7 @@ def test_a_model_that_raises_inside_forward_is_a_503_with_its_version_logged(
     install_model(1, "4", data=tiny_model_bytes(1, "4", module=RaisesOnHighValues()))
     high = {**CYTOKINES, "il6": 150000}
 
-    with caplog.at_level(logging.ERROR, logger="predictor.prediction"):
+    with caplog.at_level(logging.ERROR, logger="predictor.scoring.prediction"):
         with pytest.raises(ModelOutputInvalid):
             predict(high, [1], percent_input=False)
         response = post(client, {"values": high, "horizon": 1})
@@ -421,7 +421,7 @@ def test_readyz_covers_the_context_slots(client, tiny_context_models):
 
 
 def test_readyz_names_a_context_slot_that_failed_to_load(client, tiny_context_models):
-    from predictor.registry import Snapshot
+    from predictor.scoring.registry import Snapshot
 
     loaded = REGISTRY.snapshot()
     slot = (2, "0", CONTEXT_BOTH)
@@ -438,8 +438,8 @@ def test_readyz_names_a_context_slot_that_failed_to_load(client, tiny_context_mo
 
 def test_a_context_file_of_the_wrong_width_fails_its_warm_up_and_is_not_served(db):
     # A labs-only width (7) in a context slot: the warm-up feeds 9 values.
-    from predictor.versions import activate, record_version
-    from predictor.baselines import parse_baseline_csv
+    from predictor.model_versions.baselines import parse_baseline_csv
+    from predictor.model_versions.versions import activate, record_version
     from tests.model_files import baseline_csv
 
     data = tiny_model_bytes(1, "4", context=CONTEXT_BOTH, width=7)

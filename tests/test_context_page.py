@@ -15,7 +15,7 @@ from django.test import Client
 from django.utils import translation
 
 from predictor.catalogue import CONTEXT_BOTH, REFERENCE_COMBINATION
-from predictor.prediction import predict
+from predictor.scoring.prediction import predict
 from tests.conftest import CYTOKINES, install_model
 from tests.model_files import tiny_model_bytes
 from tests.test_pages import field_block, text_of, text_of_html, typical_middle

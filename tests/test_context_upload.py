@@ -16,12 +16,12 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from predictor.bundled import bundled_files, register_bundled_models
 from predictor.catalogue import CONTEXT_BOTH
-from predictor.check_model_file import extreme_inputs
+from predictor.model_versions.bundled import bundled_files, register_bundled_models
+from predictor.model_versions.check_model_file import extreme_inputs
+from predictor.model_versions.upload_checks import input_specs
 from predictor.models import AuditEvent, ModelVersion
-from predictor.prediction import predict
-from predictor.upload_checks import input_specs
+from predictor.scoring.prediction import predict
 from tests.conftest import CYTOKINES, install_model
 from tests.model_files import tiny_model_bytes
 
@@ -249,7 +249,7 @@ def test_the_prediction_log_lists_filters_and_exports_the_context(admin_client):
     install_model(1, "4", context=CONTEXT_BOTH)
     install_model(1, "0", context=CONTEXT_BOTH)
     install_model(1, "4")
-    from predictor.prediction_log import record
+    from predictor.scoring.prediction_log import record
 
     record(predict(CYTOKINES, [1], percent_input=False, context=CONTEXT), channel="web")
     record(predict(CYTOKINES, [1], percent_input=False), channel="web")
@@ -283,7 +283,7 @@ def test_a_refused_v2_upload_gives_its_reason_in_chinese(admin_client):
 
 
 def test_the_shipped_files_register_and_serve_every_slot(db, settings):
-    from predictor.registry import REGISTRY
+    from predictor.scoring.registry import REGISTRY
 
     shipped = Path(settings.BASE_DIR) / "models_store"
     files = bundled_files(shipped, with_context=True) if shipped.is_dir() else []

@@ -15,8 +15,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from openpyxl import load_workbook
 
-from predictor.batch import BatchRow, predict_batch
 from predictor.models import PredictionLog
+from predictor.scoring.batch import BatchRow, predict_batch
 from tests.conftest import CYTOKINES
 
 pytestmark = pytest.mark.django_db
@@ -337,7 +337,7 @@ def test_days_out_of_order_and_a_tampered_carry_are_refused_not_500(client, tiny
 
 def test_the_page_refuses_over_the_rate_limit_with_429_in_the_page_language(
         client, tiny_context_models, settings):
-    from predictor.rate_limits import LIMITER
+    from predictor.access.rate_limits import LIMITER
 
     LIMITER.reset()
     settings.PRCRS_RATE_LIMITS = True

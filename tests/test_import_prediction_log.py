@@ -24,7 +24,8 @@ RECORD = {"horizon": 1, "combination": "4", "model_version": "h1-4-v1",
 
 
 def _fallback_line(record: dict, formatter: logging.Formatter) -> str:
-    """One line exactly as predictor.prediction_log writes it when the database write fails."""
+    """One line exactly as predictor.scoring.prediction_log writes it when the database write
+    fails."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from predictor.intervals import wilson_interval
+from predictor.scoring.intervals import wilson_interval
 
 
 def test_it_matches_the_published_wilson_interval_for_a_textbook_case():

@@ -10,9 +10,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from predictor.calibration import CalibrationTable
-from predictor.model_card_views import calibration_chart, localized, metric_tables
 from predictor.models import ModelVersion
+from predictor.scoring.calibration import CalibrationTable
+from predictor.web.model_card_views import calibration_chart, localized, metric_tables
 from tests.conftest import install_model
 
 
@@ -145,7 +145,7 @@ def calibration_table_rows(page: str) -> list[list[str]]:
 
 
 def test_the_calibration_table_gives_each_probability_its_wilson_interval(card_version):
-    from predictor.intervals import wilson_interval
+    from predictor.scoring.intervals import wilson_interval
 
     page = Client().get(card_url(2, "123")).content.decode()
     assert "95% interval" in page
@@ -255,7 +255,7 @@ def test_the_index_links_the_context_cards_and_the_reference(tiny_context_models
 
 
 def test_card_url_points_each_version_at_its_own_card(context_card):
-    from predictor.model_card_views import card_url as version_card_url
+    from predictor.web.model_card_views import card_url as version_card_url
 
     labs_only = ModelVersion.objects.get(horizon=1, combination="3", context="")
     reference = ModelVersion.objects.get(horizon=1, combination="0")

@@ -15,7 +15,7 @@ from django.test import Client, RequestFactory
 from django.utils import translation
 
 from predictor.catalogue import FACTORS, FACTORS_BY_KEY, panel_factor_keys
-from predictor.prediction import predict
+from predictor.scoring.prediction import predict
 from tests.conftest import CYTOKINES, install_model
 from tests.model_files import tiny_model_bytes
 

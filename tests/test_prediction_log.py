@@ -13,10 +13,10 @@ from django.db import OperationalError
 from django.test import Client
 from django.utils import timezone
 
-from predictor import prediction_log
 from predictor.catalogue import combination_factor_keys
 from predictor.models import PredictionLog
-from predictor.prediction import predict
+from predictor.scoring import prediction_log
+from predictor.scoring.prediction import predict
 from tests.conftest import CYTOKINES, install_model
 
 RAW_API_VALUES = {**CYTOKINES, "neutrophil_pct": "45%"}  # a string percentage, as the API allows

@@ -17,8 +17,8 @@ from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 
-from predictor import health
-from predictor.registry import REGISTRY, Snapshot
+from predictor.scoring.registry import REGISTRY, Snapshot
+from predictor.web import health
 from prcrs_site.logging_json import JsonFormatter
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from bench.serving import LoopbackSite, pattern_values, write_tiny_models
+from predictor.access.rate_limits import SharedWindowLimiter, address_client, batch_for
 from predictor.models import RateCounter
-from predictor.rate_limits import SharedWindowLimiter, address_client, batch_for
 from tests.conftest import CYTOKINES
 from tests.http_session import HttpSession
 
@@ -230,7 +230,7 @@ def test_limits_are_off_when_the_setting_is_off(client, tiny_models, settings):
 
 @pytest.mark.django_db
 def test_limits_on_in_process_refuse_the_same_way(client, tiny_models, settings):
-    from predictor.rate_limits import LIMITER
+    from predictor.access.rate_limits import LIMITER
 
     LIMITER.reset()
     settings.PRCRS_RATE_LIMITS = True

@@ -9,13 +9,18 @@ import math
 import pytest
 import torch
 
-from predictor import registry as registry_module
-from predictor.baselines import parse_baseline_csv
 from predictor.catalogue import COMBINATION_CODES, HORIZONS, combination_width
+from predictor.model_versions.baselines import parse_baseline_csv
+from predictor.model_versions.versions import (
+    activate,
+    bump_serving_stamp,
+    current_stamp,
+    record_version,
+)
 from predictor.models import ModelVersion
-from predictor.prediction import ModelUnavailable, predict
-from predictor.registry import REGISTRY
-from predictor.versions import activate, bump_serving_stamp, current_stamp, record_version
+from predictor.scoring import registry as registry_module
+from predictor.scoring.prediction import ModelUnavailable, predict
+from predictor.scoring.registry import REGISTRY
 from tests.conftest import install_model
 from tests.model_files import TinyModel, baseline_csv, manifest, tiny_model_bytes
 

@@ -1,4 +1,4 @@
-"""Which combination's model runs for the entered values (predictor.selection)."""
+"""Which combination's model runs for the entered values (predictor.scoring.selection)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from predictor.catalogue import (
     combination_factor_keys,
     panel_factor_keys,
 )
-from predictor.selection import (
+from predictor.scoring.selection import (
     Shortfall,
     cheapest_shortfall,
     choose_combination,

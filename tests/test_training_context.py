@@ -225,7 +225,7 @@ def test_the_context_evaluation_is_deterministic_for_a_seed():
 @pytest.mark.django_db
 def test_context_and_reference_files_serve_through_the_site_registry(shipped):
     from predictor.catalogue import CONTEXT_BOTH
-    from predictor.registry import REGISTRY
+    from predictor.scoring.registry import REGISTRY
     from tests.conftest import install_model
 
     out, _, _ = shipped

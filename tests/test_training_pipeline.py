@@ -100,8 +100,8 @@ def test_training_is_deterministic_for_a_seed():
 
 @pytest.mark.django_db
 def test_shipped_file_serves_through_the_site_registry(shipped):
-    pytest.importorskip("predictor.registry")
-    from predictor.registry import REGISTRY
+    pytest.importorskip("predictor.scoring.registry")
+    from predictor.scoring.registry import REGISTRY
     from tests.conftest import install_model
 
     out, _ = shipped

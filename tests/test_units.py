@@ -3,7 +3,7 @@
 import pytest
 
 from predictor.catalogue import FACTORS
-from predictor.units import (accepted_units, convert_values, default_unit, find_unit,
+from predictor.inputs.units import (accepted_units, convert_values, default_unit, find_unit,
                              keys_with_us_unit, si_unit, to_si, us_unit)
 
 # Spec section 10, verbatim: (factor, US value, expected SI value).

@@ -12,10 +12,10 @@ import pytest
 from django.test import Client
 
 from predictor.catalogue import FACTORS_BY_KEY, panel_factor_keys
-from predictor.forms import PredictionForm
+from predictor.inputs.unit_entry import convert_entered
 from predictor.live_catalogue import live_catalogue
 from predictor.models import PredictionLog
-from predictor.unit_entry import convert_entered
+from predictor.web.forms import PredictionForm
 
 EN, ZH = "/en/", "/zh-hans/"
 

@@ -1,4 +1,5 @@
-"""Parsing and plausibility checks of entered values (predictor.validation), without a request."""
+"""Parsing and plausibility checks of entered values (predictor.inputs.validation), without a
+request."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from django.utils import translation
 
 from predictor.catalogue import FACTORS, FACTORS_BY_KEY
-from predictor.validation import (
+from predictor.inputs.validation import (
     DEFAULT_LIMITS,
     FactorLimits,
     AmbiguousNumber,

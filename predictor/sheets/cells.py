@@ -1,7 +1,7 @@
 """One cell to one value: a lab value in the catalogue's unit, a day, a CRS grade, a patient id.
 
 Text cells go through the same single-value parser as the form and the API
-(``predictor.validation``), so ``12,5``, full-width digits and a trailing ``%`` mean the same
+(``predictor.inputs.validation``), so ``12,5``, full-width digits and a trailing ``%`` mean the same
 everywhere; unit conversion happens before the plausibility limits are applied, which are the
 catalogue's (in SI).
 """
@@ -14,10 +14,10 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from predictor.catalogue import CRS_GRADE_RANGE, DAY_RANGE, FACTORS_BY_KEY
+from predictor.inputs.validation import FactorLimits, NotANumber, check_value, parse_number
 from predictor.sheets.errors import lazy_format
 from predictor.sheets.headers import Column
 from predictor.sheets.sheet import Percent, is_blank
-from predictor.validation import FactorLimits, NotANumber, check_value, parse_number
 
 _NOT_A_NUMBER = _("“%(text)s” is not a number; enter a number such as 12.5 or leave the cell "
                   "empty.")
@@ -38,7 +38,7 @@ def _validation_flag(key: str, raw, limits: FactorLimits, percent_input: bool) -
     return str(check_value(key, raw, limits, percent_input=percent_input)[2])
 
 
-# predictor.validation words its messages in the language active when it runs; a sheet's
+# predictor.inputs.validation words its messages in the language active when it runs; a sheet's
 # problems are shown later (another request, another language), so the check is re-run then.
 _deferred = lazy(_validation_message, str)
 _deferred_flag = lazy(_validation_flag, str)

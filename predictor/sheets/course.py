@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext_lazy as _
 
+from predictor.inputs.validation import DEFAULT_LIMITS, FactorLimits
 from predictor.sheets.cells import read_day, read_factor_cell, read_grade, read_patient
 from predictor.sheets.errors import Problem, SheetError, lazy_format
 from predictor.sheets.headers import (CRS_GRADE, DAY, EMPTY, FACTOR, PATIENT, Column,
                                       match_headers)
 from predictor.sheets.sheet import Sheet, column_letter, is_blank
-from predictor.validation import DEFAULT_LIMITS, FactorLimits
 
 MAX_PROBLEMS_RAISED = 50
 

@@ -22,9 +22,9 @@ from functools import cache
 from django.utils.translation import gettext_lazy as _
 
 from predictor.catalogue import FACTORS, FACTORS_BY_KEY
+from predictor.inputs.units import Unit, accepted_units, default_unit, find_unit
 from predictor.sheets.errors import Problem, SheetError, lazy_format
 from predictor.sheets.sheet import column_letter
-from predictor.units import Unit, accepted_units, default_unit, find_unit
 
 FACTOR = "factor"
 DAY = "day"

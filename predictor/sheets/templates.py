@@ -15,8 +15,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from predictor.catalogue import FACTORS, FACTORS_BY_KEY, FactorSpec
+from predictor.inputs.units import keys_with_us_unit, us_unit
 from predictor.sheets.export import results_to_csv
-from predictor.units import keys_with_us_unit, us_unit
 
 # Spellings fixed here rather than translated: the reader must always match them.
 _CONTEXT_HEADERS = {"en": ("day", "CRS grade"), "zh": ("天数", "CRS 分级")}

@@ -1,6 +1,6 @@
 """Calibration during evaluation: the site's own spec section 5 table, applied to a fold.
 
-Evaluation must score exactly what the site will serve, so it uses ``predictor.calibration``
+Evaluation must score exactly what the site will serve, so it uses ``predictor.scoring.calibration``
 rather than a second implementation of the algorithm.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from predictor.calibration import CalibrationTable
+from predictor.scoring.calibration import CalibrationTable
 
 
 def actual_probabilities(baseline_probability: np.ndarray, baseline_severe: np.ndarray,

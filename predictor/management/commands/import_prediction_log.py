@@ -1,7 +1,7 @@
 """python manage.py import_prediction_log LOGFILE [LOGFILE ...]   ("-" reads standard input)
 
 Brings prediction-log records back into the database after an outage. While the database is
-away, ``predictor.prediction_log.record`` writes each record as one JSON line to the
+away, ``predictor.scoring.prediction_log.record`` writes each record as one JSON line to the
 ``predictor.prediction_log`` logger instead; this command reads the application's logs (JSON
 lines, ``DJANGO_LOG_FORMAT=json``, or text lines that end with the record), picks those
 records out and inserts them with their original time.

@@ -3,8 +3,8 @@
 The cheap checks (size, archive layout, manifest, baseline) read bytes only. Loading the module
 runs code from the upload, so that part happens in a separate process with a wall-clock limit
 (``PRCRS_UPLOAD_CHECK_SECONDS``) and an address-space limit (``PRCRS_UPLOAD_CHECK_MEMORY_MB``),
-see ``predictor.check_model_file``: a hostile or huge file can neither hang nor crash a web
-worker. Messages are lazy translations, rendered in the admin's language.
+see ``predictor.model_versions.check_model_file``: a hostile or huge file can neither hang nor
+crash a web worker. Messages are lazy translations, rendered in the admin's language.
 
 A rejected upload is recorded only as an ``AuditEvent`` (VALIDATION_FAILED, with the reasons,
 size and SHA-256); its bytes are not kept and it gets no ModelVersion row or version number, so
@@ -30,7 +30,6 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from predictor.baselines import BaselineError, parse_baseline_csv, parse_baseline_file
 from predictor.catalogue import (
     COMBINATION_CODES,
     CONTEXT_BOTH,
@@ -44,8 +43,13 @@ from predictor.catalogue import (
     REFERENCE_COMBINATION,
     combination_factor_keys,
 )
-from predictor.model_files import BASELINE_NAME, MANIFEST_NAME
-from predictor.model_store import sha256_of
+from predictor.model_versions.baselines import (
+    BaselineError,
+    parse_baseline_csv,
+    parse_baseline_file,
+)
+from predictor.model_versions.model_files import BASELINE_NAME, MANIFEST_NAME
+from predictor.model_versions.model_store import sha256_of
 
 # Extra files bigger than this are not read (a manifest or baseline has no reason to be).
 MAX_EXTRA_FILE_BYTES = 5 * 1024 * 1024
@@ -62,7 +66,8 @@ class UploadRejected(Exception):
 
 @dataclass
 class CheckedUpload:
-    """A file that passed every check, ready for ``predictor.versions.record_version``."""
+    """A file that passed every check, ready for
+    ``predictor.model_versions.versions.record_version``."""
 
     horizon: int
     combination: str
@@ -326,8 +331,8 @@ def run_dry_run(data: bytes, combination: str, context_keys: tuple[str, ...] = (
     """Load and dry-run the module in a limited child process; returns its JSON answer.
 
     The child feeds typical values, the accepted limits of every input and seeded random
-    points of the whole accepted box (``predictor.check_model_file``), with the slot's width:
-    the combination's lab values, then ``context_keys``.
+    points of the whole accepted box (``predictor.model_versions.check_model_file``), with the
+    slot's width: the combination's lab values, then ``context_keys``.
     Adds ``code`` ``timeout`` / ``memory`` / ``crashed`` when the child did not answer.
     """
     seconds = float(settings.PRCRS_UPLOAD_CHECK_SECONDS)
@@ -338,9 +343,9 @@ def run_dry_run(data: bytes, combination: str, context_keys: tuple[str, ...] = (
         os.chmod(path, 0o600)
         specs_path = Path(scratch) / "inputs.json"
         specs_path.write_text(json.dumps(input_specs(combination, context_keys)))
-        command = [sys.executable, "-m", "predictor.check_model_file", str(path), combination,
-                   "--memory-mb", str(memory_mb), "--cpu-seconds", str(int(seconds) + 5),
-                   "--inputs", str(specs_path)]
+        command = [sys.executable, "-m", "predictor.model_versions.check_model_file",
+                   str(path), combination, "--memory-mb", str(memory_mb),
+                   "--cpu-seconds", str(int(seconds) + 5), "--inputs", str(specs_path)]
         started = time.monotonic()
         # Its own session, so a timeout kills the child and anything it started.
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -507,8 +512,8 @@ def submit_upload(*, horizon: int, combination: str, model_file, baseline_file=N
     Raises ``UploadRejected`` after recording an ``AuditEvent`` VALIDATION_FAILED; nothing that
     serves changes either way.
     """
+    from predictor.model_versions.versions import record_version
     from predictor.models import AuditEvent
-    from predictor.versions import record_version
 
     original_name = getattr(model_file, "name", "") or ""
     data = b""

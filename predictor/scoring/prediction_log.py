@@ -30,6 +30,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 
+# A fixed name, not __name__: import_prediction_log and the deployment docs look for it.
 log = logging.getLogger("predictor.prediction_log")
 
 

@@ -21,12 +21,12 @@ from predictor.catalogue import (
     HORIZONS,
     REFERENCE_COMBINATION,
 )
-from predictor.context import check_context, context_given
-from predictor.intervals import wilson_interval
+from predictor.inputs.context import check_context, context_given
+from predictor.inputs.validation import NotANumber, check_values, parse_number
 from predictor.live_catalogue import LiveCatalogue, live_catalogue
-from predictor.registry import REGISTRY, ServingModel, Snapshot
-from predictor.selection import Selection, cheapest_shortfall, choose_combination
-from predictor.validation import NotANumber, check_values, parse_number
+from predictor.scoring.intervals import wilson_interval
+from predictor.scoring.registry import REGISTRY, ServingModel, Snapshot
+from predictor.scoring.selection import Selection, cheapest_shortfall, choose_combination
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from predictor.registry import REGISTRY
+from predictor.scoring.registry import REGISTRY
 
 
 @never_cache

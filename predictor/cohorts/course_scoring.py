@@ -1,6 +1,6 @@
 """A course or cohort sheet scored and validated in memory (spec section 9): plain functions
-shared by the course page (``predictor.course_views``) and the validation API
-(``predictor.cohort_api``).
+shared by the course page (``predictor.web.course_views``) and the validation API
+(``predictor.api.validate``).
 
 - ``score_rows``: every day through ``predict_batch`` (one batched forward per slot), today's
   CRS grade and day as the clinical context when both are known.
@@ -26,9 +26,8 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext_lazy as _
 
-from predictor.batch import BatchRow, RowOutcome, predict_batch
 from predictor.catalogue import FACTORS, REFERENCE_COMBINATION
-from predictor.cohort_validation import (
+from predictor.cohorts.cohort_validation import (
     NO_PREDICTION,
     NO_REFERENCE,
     CohortReport,
@@ -36,6 +35,7 @@ from predictor.cohort_validation import (
     outcomes_from_course,
     validate_cohort,
 )
+from predictor.scoring.batch import BatchRow, RowOutcome, predict_batch
 from predictor.sheets import Course, SheetError, read_course, read_pasted
 from predictor.sheets.limits import sheet_limits
 

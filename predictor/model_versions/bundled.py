@@ -18,7 +18,6 @@ from pathlib import Path
 
 from django.conf import settings
 
-from predictor.baselines import BaselineError, parse_baseline_csv
 from predictor.catalogue import (
     COMBINATION_CODES,
     CONTEXT_BOTH,
@@ -27,8 +26,9 @@ from predictor.catalogue import (
     HORIZONS,
     REFERENCE_COMBINATION,
 )
-from predictor.model_files import BASELINE_NAME, read_extra_files, read_manifest
-from predictor.model_store import sha256_of
+from predictor.model_versions.baselines import BaselineError, parse_baseline_csv
+from predictor.model_versions.model_files import BASELINE_NAME, read_extra_files, read_manifest
+from predictor.model_versions.model_store import sha256_of
 
 log = logging.getLogger(__name__)
 _SLOT_FILE = re.compile(r"^h(?P<horizon>\d)_c(?P<combination>\d+)(?P<ctx>_ctx)?\.pt$")
@@ -62,8 +62,8 @@ def _manifest_context(manifest: dict | None) -> str:
 
 def register_bundled_models(directory: Path | None = None) -> list:
     """Record (and where appropriate activate) each bundled file; returns the new versions."""
+    from predictor.model_versions.versions import activate, record_version
     from predictor.models import ModelVersion
-    from predictor.versions import activate, record_version
 
     directory = Path(directory or settings.PRCRS_BUNDLED_MODELS_DIR)
     created = []

@@ -11,8 +11,8 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from predictor.catalogue import CONTEXT_NONE
+from predictor.model_versions.model_store import sha256_of, stored_file_name, write_immutable
 from predictor.models import AuditEvent, ModelVersion, ServingState
-from predictor.model_store import sha256_of, stored_file_name, write_immutable
 
 
 def bump_serving_stamp() -> None:

@@ -9,8 +9,8 @@
   rows.
 - or ``multipart/form-data`` with a cohort sheet in the field ``sheet`` (as on the course page)
   and the fields ``horizon`` and ``seed``.
-- 200: the report of ``predictor.cohort_validation`` (``CohortReport.to_dict()``): per horizon
-  the rows scored and the unscored ones by reason code, AUROC, AUPRC, Brier and calibration
+- 200: the report of ``predictor.cohorts.cohort_validation`` (``CohortReport.to_dict()``): per
+  horizon the rows scored and the unscored ones by reason code, AUROC, AUPRC, Brier and calibration
   bins of the active models and of the no-lab reference on the same rows, their paired
   difference, each with a patient-bootstrap 95 % interval (seeded), for all scored days and for
   the new-onset subset; plus ``reasons`` (every code's text in the requested language) and
@@ -26,14 +26,14 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 
-from predictor.api import ALL, _api_view, _errors, _json
-from predictor.batch_api import _horizon_error, _read_batch_body, _too_many
+from predictor.access.rate_limits import charge
+from predictor.api.batch import _horizon_error, _read_batch_body, _too_many
+from predictor.api.predict import ALL, _api_view, _errors, _json
 from predictor.catalogue import CRS_GRADE_RANGE, DAY_RANGE
-from predictor.cohort_validation import UNDEFINED_REASONS, UNSCORED_REASONS
-from predictor.course_scoring import DayRow, day_rows, score_rows, validate_rows
-from predictor.course_views import BoundedMemoryUpload
-from predictor.prediction import parse_horizons
-from predictor.rate_limits import charge
+from predictor.cohorts.cohort_validation import UNDEFINED_REASONS, UNSCORED_REASONS
+from predictor.cohorts.course_scoring import DayRow, day_rows, score_rows, validate_rows
+from predictor.scoring.prediction import parse_horizons
+from predictor.web.course_views import BoundedMemoryUpload
 
 MAX_SEED = 2 ** 32 - 1
 

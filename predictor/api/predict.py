@@ -1,6 +1,7 @@
 """JSON API (``/api/v1/``): the same prediction as the web form, for integrators.
 
-Thin by design: it adapts HTTP to ``predictor.prediction.predict`` and turns its outcome into JSON.
+Thin by design: it adapts HTTP to ``predictor.scoring.prediction.predict`` and turns its outcome
+into JSON.
 No session, no CSRF token (a client posts JSON with no cookie), every answer is JSON, messages are
 in the language of ``?lang=en|zh-hans`` or else ``Accept-Language`` (Chinese by default).
 
@@ -46,7 +47,8 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
-from predictor.api_keys import check_api_key
+from predictor.access.api_keys import check_api_key
+from predictor.access.rate_limits import charge
 from predictor.catalogue import (
     COMBINATIONS,
     CONTEXT_KEYS,
@@ -55,20 +57,8 @@ from predictor.catalogue import (
     HORIZONS,
     combination_factor_keys,
 )
-from predictor.context import unknown_context_keys
-from predictor.live_catalogue import LiveCatalogue, live_catalogue
-from predictor.prediction import (
-    HorizonPrediction,
-    InvalidInput,
-    ModelUnavailable,
-    horizon_name,
-    parse_horizons,
-    predict,
-)
-from predictor.prediction_log import record
-from predictor.rate_limits import charge
-from predictor.registry import REGISTRY
-from predictor.unit_entry import (
+from predictor.inputs.context import unknown_context_keys
+from predictor.inputs.unit_entry import (
     Conversion,
     UnitsRefused,
     annotate_errors,
@@ -76,7 +66,18 @@ from predictor.unit_entry import (
     convert_entered,
     parse_units,
 )
-from predictor.units import accepted_units, us_unit
+from predictor.inputs.units import accepted_units, us_unit
+from predictor.live_catalogue import LiveCatalogue, live_catalogue
+from predictor.scoring.prediction import (
+    HorizonPrediction,
+    InvalidInput,
+    ModelUnavailable,
+    horizon_name,
+    parse_horizons,
+    predict,
+)
+from predictor.scoring.prediction_log import record
+from predictor.scoring.registry import REGISTRY
 
 ALL = "__all__"
 

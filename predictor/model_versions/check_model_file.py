@@ -1,15 +1,16 @@
 """Worker that loads an uploaded TorchScript file and dry-runs it, in its own limited process.
 
-    python -m predictor.check_model_file PATH COMBINATION [--memory-mb N] [--cpu-seconds N]
-                                         [--inputs SPECS.json]
+    python -m predictor.model_versions.check_model_file PATH COMBINATION
+        [--memory-mb N] [--cpu-seconds N] [--inputs SPECS.json]
 
 Loading a TorchScript archive runs its code, so it happens here and never in a web worker: this
-process caps its CPU time, then imports PyTorch (trusted code, whose own size differs between CPU
-and CUDA builds), then caps its address space at what it uses at that point plus
-``--memory-mb`` before it touches the upload; the parent (``predictor.upload_checks``) kills it
-after a wall-clock limit. It imports neither Django nor
-the database. It prints one JSON object on its last stdout line: ``{"ok": true, ...}`` or
-``{"ok": false, "code": "...", ...}``; the parent turns codes into translated messages.
+process caps its CPU time, then imports PyTorch (trusted code, whose own size differs between
+CPU and CUDA builds), then caps its address space at what it uses at that point plus
+``--memory-mb`` before it touches the upload; the parent
+(``predictor.model_versions.upload_checks``) kills it after a wall-clock limit. It imports
+neither Django nor the database. It prints one JSON object on its last stdout line:
+``{"ok": true, ...}`` or ``{"ok": false, "code": "...", ...}``; the parent turns codes into
+translated messages.
 
 ``--inputs`` names a JSON list of the file's inputs in order (lab factors, then context values),
 each with its accepted (``low``/``high``) and typical range; without it, the combination's

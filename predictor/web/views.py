@@ -1,6 +1,6 @@
 """The physician's pages: the prediction form with its result, and the language redirect at ``/``.
 
-Thin: the views adapt HTTP to ``predictor.prediction.predict`` and shape its answer for the
+Thin: the views adapt HTTP to ``predictor.scoring.prediction.predict`` and shape its answer for the
 templates. Every rule (parsing, limits, the combination choice, calibration) lives there.
 """
 
@@ -18,20 +18,20 @@ from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_safe
 
-from predictor import prediction_log
+from predictor.access.rate_limits import charge
 from predictor.catalogue import COMBINATIONS, CONTEXT_KEYS, REFERENCE_COMBINATION
-from predictor.forms import HORIZON_TITLES, PredictionForm, show_number
+from predictor.inputs.unit_entry import Conversion, annotate_errors, annotate_flags
 from predictor.live_catalogue import LiveCatalogue, live_catalogue
-from predictor.prediction import (
+from predictor.scoring import prediction_log
+from predictor.scoring.prediction import (
     ContextGain,
     HorizonPrediction,
     InvalidInput,
     ModelUnavailable,
     predict,
 )
-from predictor.rate_limits import charge
-from predictor.registry import REGISTRY
-from predictor.unit_entry import Conversion, annotate_errors, annotate_flags
+from predictor.scoring.registry import REGISTRY
+from predictor.web.forms import HORIZON_TITLES, PredictionForm, show_number
 
 FORM_ID = "prediction-form"
 # The name of the language-switch buttons: a POST carrying it re-renders what was typed in the
@@ -155,7 +155,8 @@ def predict_page(request: HttpRequest) -> HttpResponse:
         form.note_typical_range_flags(typed)
     else:
         form = PredictionForm(catalogue, data=request.POST)
-        # Over the client's rate limit (predictor.rate_limits): 429, said in the page's notice.
+        # Over the client's rate limit (predictor.access.rate_limits): 429, said in the page's
+        # notice.
         over_limit = form.is_valid() and charge(request, predictions=1)
         if over_limit:
             context["unavailable"] = over_limit.message

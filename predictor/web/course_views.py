@@ -1,10 +1,10 @@
 """The course page (``/<lang>/course/``): a patient's days or a cohort sheet, scored in memory.
 
-Thin: the sheet is read by ``predictor.sheets``, scored by ``predictor.course_scoring`` (batched,
-``predictor.batch``), validated by ``predictor.cohort_validation`` and drawn by
-``predictor.charts``; this module only adapts HTTP to them and shapes their answers for the
-templates. Nothing is stored: every button after the first scoring is a form that posts the
-parsed sheet back (a hidden field), and the server scores it again.
+Thin: the sheet is read by ``predictor.sheets``, scored by ``predictor.cohorts.course_scoring``
+(batched, ``predictor.scoring.batch``), validated by ``predictor.cohorts.cohort_validation`` and
+drawn by ``predictor.cohorts.charts``; this module only adapts HTTP to them and shapes their
+answers for the templates. Nothing is stored: every button after the first scoring is a form
+that posts the parsed sheet back (a hidden field), and the server scores it again.
 
 Actions (the POST field ``action``): ``score`` (a pasted or uploaded sheet), ``course`` (show the
 carried single course again), ``cohort`` (the patient list), ``patient`` (one patient's course),
@@ -28,9 +28,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_safe
 
-from predictor import prediction_log
+from predictor.access.rate_limits import charge
 from predictor.catalogue import FACTORS_BY_KEY, HORIZONS
-from predictor.charts import (
+from predictor.cohorts.charts import (
     CalibrationPoint,
     CalibrationSeries,
     RiskSeries,
@@ -38,8 +38,8 @@ from predictor.charts import (
     lab_chart,
     risk_chart,
 )
-from predictor.cohort_validation import UNDEFINED_REASONS, UNSCORED_REASONS
-from predictor.course_scoring import (
+from predictor.cohorts.cohort_validation import UNDEFINED_REASONS, UNSCORED_REASONS
+from predictor.cohorts.course_scoring import (
     day_rows,
     pack_course,
     reference_of,
@@ -47,10 +47,9 @@ from predictor.course_scoring import (
     unpack_course,
     validate_rows,
 )
-from predictor.forms import HORIZON_TITLES
 from predictor.live_catalogue import live_catalogue
-from predictor.rate_limits import charge
-from predictor.registry import REGISTRY
+from predictor.scoring import prediction_log
+from predictor.scoring.registry import REGISTRY
 from predictor.sheets import (
     Course,
     Problem,
@@ -64,7 +63,8 @@ from predictor.sheets import (
     template_xlsx,
 )
 from predictor.sheets.limits import sheet_limits
-from predictor.views import SWITCH_LANGUAGE, Estimate, estimate
+from predictor.web.forms import HORIZON_TITLES
+from predictor.web.views import SWITCH_LANGUAGE, Estimate, estimate
 
 CARRY_FORM_ID = "course-carry"
 ACTIONS = ("score", "course", "cohort", "patient", "validate", "download")

@@ -1,7 +1,7 @@
 """Many patient-days at once: a cohort sheet, a course, or the batch API (spec section 9).
 
-The same rules as one prediction (``predictor.prediction``): each row is checked on its own and a
-bad row gets its own errors, never failing the others. What differs is the work: rows are
+The same rules as one prediction (``predictor.scoring.prediction``): each row is checked on its
+own and a bad row gets its own errors, never failing the others. What differs is the work: rows are
 grouped by the slot that serves them, each model runs once per group (one batched forward), and
 calibration is looked up for the whole group at once. The answers are the same
 ``HorizonPrediction`` objects a single prediction gives, so the API and the pages show them alike.
@@ -25,10 +25,11 @@ from predictor.catalogue import (
     REFERENCE_COMBINATION,
     combination_factor_keys,
 )
-from predictor.context import check_context, context_given
-from predictor.intervals import wilson_interval
+from predictor.inputs.context import check_context, context_given
+from predictor.inputs.validation import check_values
 from predictor.live_catalogue import live_catalogue
-from predictor.prediction import (
+from predictor.scoring.intervals import wilson_interval
+from predictor.scoring.prediction import (
     HorizonPrediction,
     InvalidInput,
     ModelOutputInvalid,
@@ -40,9 +41,8 @@ from predictor.prediction import (
     _unused,
     context_gain,
 )
-from predictor.registry import REGISTRY, ServingModel, Snapshot
-from predictor.selection import Selection, choose_combination
-from predictor.validation import check_values
+from predictor.scoring.registry import REGISTRY, ServingModel, Snapshot
+from predictor.scoring.selection import Selection, choose_combination
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ with the returned ``Refusal`` (429, ``Retry-After``, its message in the active l
 prediction is one patient-day's values answered, whatever the horizons asked (one or all three,
 at most three model runs plus the no-lab reference): a form submission or a JSON API call costs
 1, a batch or sheet of n rows costs n. The client is the request's API key when it
-carries a valid one (``request.api_key``, set by ``predictor.api_keys``), else its address
-(``predictor.client_address``; an IPv6 address counts by its /64); keys may have their own
+carries a valid one (``request.api_key``, set by ``predictor.access.api_keys``), else its address
+(``predictor.access.client_address``; an IPv6 address counts by its /64); keys may have their own
 limit.
 
 Shared state is a counter row per (client, window) in the database every replica already uses,
@@ -43,7 +43,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
-from predictor.client_address import client_address
+from predictor.access.client_address import client_address
 from predictor.models import ApiKey, RateCounter
 
 logger = logging.getLogger(__name__)

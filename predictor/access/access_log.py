@@ -1,7 +1,8 @@
 """gunicorn's access log with the real client address (``%(h)s``, the JSON line's ``remote``).
 
 gunicorn writes the TCP peer, which behind nginx is nginx. The address is resolved by the same
-rule as the lockout and the rate limits (``predictor.client_address``), from the same setting.
+rule as the lockout and the rate limits (``predictor.access.client_address``), from the same
+setting.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 
 from gunicorn.glogging import Logger
 
-from predictor.client_address import parse_trusted_proxies, resolve_client_address
+from predictor.access.client_address import parse_trusted_proxies, resolve_client_address
 
 
 class ClientAddressLogger(Logger):

@@ -19,7 +19,6 @@ import torch
 from django.conf import settings
 from django.db import close_old_connections
 
-from predictor.calibration import CalibrationTable, WindowSettings
 from predictor.catalogue import (
     CONTEXT_KEYS,
     CONTEXT_NONE,
@@ -27,7 +26,8 @@ from predictor.catalogue import (
     combination_factor_keys,
     slot_label,
 )
-from predictor.model_store import materialise
+from predictor.model_versions.model_store import materialise
+from predictor.scoring.calibration import CalibrationTable, WindowSettings
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ class ModelRegistry:
     def refresh(self, *, force: bool = False) -> Snapshot:
         """Reload what changed since the loaded stamp. Only one thread loads at a time; others
         keep serving the snapshot they have."""
-        from predictor.versions import current_stamp
+        from predictor.model_versions.versions import current_stamp
 
         blocking = self._snapshot is None or force
         if not self._lock.acquire(blocking=blocking):

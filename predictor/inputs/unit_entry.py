@@ -1,8 +1,9 @@
 """Values as a user entered them, in the units they chose, turned into the catalogue's units
-before ``predictor.prediction.predict`` (spec section 10), with a record of every conversion.
+before ``predictor.scoring.prediction.predict`` (spec section 10), with a record of every
+conversion.
 
 The form's unit switch and the APIs' ``"units"`` come here; the rules about units themselves
-(which units a factor accepts, the fixed factors) are ``predictor.units``. The plausibility
+(which units a factor accepts, the fixed factors) are ``predictor.inputs.units``. The plausibility
 limits and typical ranges stay the catalogue's, in SI: they are applied to the converted value,
 and the messages about a converted value are prefixed with what was entered and what it became
 ("126 mg/dL = 6.99 mmol/L: ..."), so the user sees both numbers.
@@ -18,8 +19,8 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from predictor.catalogue import FACTORS_BY_KEY
-from predictor.units import SYSTEMS, Unit, accepted_units, default_unit, find_unit, si_unit
-from predictor.validation import NotANumber, parse_number
+from predictor.inputs.units import SYSTEMS, Unit, accepted_units, default_unit, find_unit, si_unit
+from predictor.inputs.validation import NotANumber, parse_number
 
 UNKNOWN_UNITS = _("\"units\" must be \"si\", \"us\", or a JSON object mapping factor keys to "
                   "units such as {\"glucose\": \"mg/dL\"}.")

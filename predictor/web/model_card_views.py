@@ -15,7 +15,6 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import get_language, gettext_lazy as _
 
-from predictor.calibration import CalibrationTable, WindowSettings
 from predictor.catalogue import (
     COMBINATION_CODES,
     COMBINATIONS,
@@ -26,11 +25,12 @@ from predictor.catalogue import (
     REFERENCE_COMBINATION,
     combination_factor_keys,
 )
-from predictor.intervals import wilson_interval
 from predictor.live_catalogue import live_catalogue
+from predictor.model_versions.versions import current_stamp
 from predictor.models import ModelVersion
-from predictor.prediction import horizon_name
-from predictor.versions import current_stamp
+from predictor.scoring.calibration import CalibrationTable, WindowSettings
+from predictor.scoring.intervals import wilson_interval
+from predictor.scoring.prediction import horizon_name
 
 # Metric keys in the order a clinician reads them, with their display names.
 METRIC_LABELS = {

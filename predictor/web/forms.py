@@ -1,8 +1,8 @@
 """The prediction form: one text field per factor, and the horizon choice.
 
 The form only carries what was typed and where errors go. The rules (parsing, limits, the
-at-least-five rule, the choice of combination) stay in ``predictor.validation`` and
-``predictor.prediction``; the view hands their messages back to the fields here.
+at-least-five rule, the choice of combination) stay in ``predictor.inputs.validation`` and
+``predictor.scoring.prediction``; the view hands their messages back to the fields here.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from predictor.catalogue import CONTEXT_KEYS, DAY_RANGE, HORIZONS, PANELS
-from predictor.context import check_context
-from predictor.live_catalogue import LiveCatalogue, LiveFactor
-from predictor.selection import imputable_count
-from predictor.unit_entry import (
+from predictor.inputs.context import check_context
+from predictor.inputs.unit_entry import (
     EnteredValues,
     annotate_flags,
     convert_entered,
     show_converted,
 )
-from predictor.units import SYSTEMS, keys_with_us_unit, us_unit
-from predictor.validation import check_values
+from predictor.inputs.units import SYSTEMS, keys_with_us_unit, us_unit
+from predictor.inputs.validation import check_values
+from predictor.live_catalogue import LiveCatalogue, LiveFactor
+from predictor.scoring.selection import imputable_count
 
 ALL_HORIZONS = "all"
 HORIZON_TITLES = {1: _("Tomorrow"), 2: _("The day after tomorrow"), 3: _("In three days")}
@@ -166,7 +166,7 @@ class PredictionForm(forms.Form):
 
     def entered_values(self, values=None) -> EnteredValues:
         """The entered values (``raw_values()`` unless given) in the catalogue's units, for
-        ``predict``, with what was converted (``predictor.unit_entry``)."""
+        ``predict``, with what was converted (``predictor.inputs.unit_entry``)."""
         values = self.raw_values() if values is None else values
         return convert_entered(values, system=self.unit_system(), percent_input=True)
 

@@ -31,12 +31,12 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 
-from predictor.api import ALL, _api_view, _errors, _json
-from predictor.batch import BatchRow, RowOutcome, predict_batch
-from predictor.prediction import HorizonPrediction, parse_horizons
-from predictor.prediction_log import record
-from predictor.rate_limits import charge
-from predictor.unit_entry import UnitsRefused, annotate_errors, convert_entered, parse_units
+from predictor.access.rate_limits import charge
+from predictor.api.predict import ALL, _api_view, _errors, _json
+from predictor.inputs.unit_entry import UnitsRefused, annotate_errors, convert_entered, parse_units
+from predictor.scoring.batch import BatchRow, RowOutcome, predict_batch
+from predictor.scoring.prediction import HorizonPrediction, parse_horizons
+from predictor.scoring.prediction_log import record
 
 
 @dataclass(frozen=True)

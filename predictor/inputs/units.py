@@ -37,7 +37,7 @@ SYSTEMS: tuple[str, ...] = ("si", "us")
 class Unit:
     """One unit a factor accepts. ``value * multiply / divide`` is the value in catalogue units;
     ``percent`` marks the percentage unit of a fraction factor (value / 100, checked as such by
-    predictor.validation)."""
+    predictor.inputs.validation)."""
 
     symbol: str
     multiply: float = 1.0

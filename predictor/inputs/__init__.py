@@ -1,0 +1,1 @@
+"""Entered values: parsing and plausibility checks, clinical context, units and their conversion."""

@@ -1,0 +1,1 @@
+"""Model files and their versions: reading, storing, upload checks, bundled defaults, baselines."""

@@ -1,0 +1,1 @@
+"""Scoring: combination choice, loaded models, one prediction or a batch, calibration, the log."""
