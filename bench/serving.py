@@ -12,14 +12,18 @@ tests' and said so in the output). Then:
 (b) throughput at concurrency N (16) for S (30) seconds: requests/s, p99, errors; the client is
     a pool of processes with threads and kept-alive connections, on the same cores as the
     server, so the figure is a floor;
-(c) resident memory (VmRSS) of each gunicorn worker with all 18 models loaded;
+(c) resident memory (VmRSS) of each gunicorn worker with all the bundled models loaded;
 (d) the original PrCRS way re-enacted with the same model file: a fresh Python process per
     prediction that imports torch and pandas, loads the TorchScript file, reads the baseline
     (the archive's baseline.csv) with pandas, builds the calibration table and predicts;
     10 runs; then the ratio (d)/(a);
 (e) the rate limiter's cost: charge() timed in a process on the site's database (one client,
     1,000 clients, a small exact limit), and the API's median latency with the limiter on and
-    off: a second site with it off on the same database, the two asked in turn.
+    off: a second site with it off on the same database, the two asked in turn;
+(f) with wrk (a C load generator, so the client takes little of the 2 cores): the single
+    prediction at concurrency 1 and 16, "before" (the model files of the release before the
+    clinical-context work, git revision BEFORE_REV, with the prediction log written inside the
+    request) and "after" (these files, the log written by a thread per worker), in this run.
 
 ``LoopbackSite`` is also what tests/test_serving_faults.py uses to run the site.
 """
@@ -410,6 +414,86 @@ def api_latency_pair(sites: tuple[LoopbackSite, LoopbackSite], code: str,
     return times
 
 
+# --- (f) wrk: the single prediction before and after, same run ----------------------------------
+
+# The release before the clinical-context work: labs-only files with the PrCRS network inside
+# (ens3), and the prediction log committed on the request path.
+BEFORE_REV = "8943944"
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def previous_models(work: Path, rev: str) -> Path:
+    """The bundled model files as they were at git revision ``rev``."""
+    folder = work / f"models-{rev}"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = subprocess.run(["git", "ls-tree", "--name-only", rev, "models_store/"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in names:
+        if name.endswith(".pt"):
+            data = subprocess.run(["git", "show", f"{rev}:{name}"], cwd=ROOT, capture_output=True,
+                                  check=True).stdout
+            (folder / Path(name).name).write_bytes(data)
+    return folder
+
+
+def wrk_run(site: LoopbackSite, body: bytes, concurrency: int, seconds: float) -> dict:
+    """wrk (a C load generator: the client costs the 2 cores far less than a Python one)."""
+    script = site.work / "post.lua"
+    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                      f"wrk.body = [[{body.decode()}]]\n")
+    url = f"http://127.0.0.1:{site.port}/api/v1/predict"
+    threads = str(min(2, concurrency))
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds:.0f}s",
+                          "--latency", "-s", str(script), url], capture_output=True, text=True,
+                         timeout=seconds + 60).stdout
+
+    def grab(pattern: str, default: str = "0") -> str:
+        found = re.search(pattern, out)
+        return found.group(1) if found else default
+
+    def ms(text: str) -> float:
+        found = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+        if not found:
+            return float("nan")
+        return float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[
+            found.group(2)]
+
+    return {"rps": float(grab(r"Requests/sec:\s+([\d.]+)")),
+            "median_ms": ms(grab(r"50%\s+([\d.]+\w+)")), "p99_ms": ms(grab(r"99%\s+([\d.]+\w+)")),
+            "non_2xx": int(grab(r"Non-2xx or 3xx responses:\s+(\d+)")),
+            "socket_errors": grab(r"Socket errors:\s+(.*)", "none")}
+
+
+def wrk_before_after(work: Path, bundled: Path, args, env: dict) -> None:
+    body = json.dumps({"values": pattern_values("4"), "horizon": 1}).encode()
+    configs = [
+        (f"before ({BEFORE_REV}: labs-only files with the network, log written in the request)",
+         previous_models(work, BEFORE_REV), env | {"PRCRS_PREDICTION_LOG_ASYNC": "0"}),
+        ("after (these files, log written by a thread per worker)", bundled, env),
+    ]
+    for label, models, site_env in configs:
+        folder = work / f"wrk-{len(label)}"
+        folder.mkdir()
+        site = LoopbackSite(folder, models, workers=args.workers, threads=args.threads,
+                            env=site_env)
+        try:
+            site.migrate()
+            site.start()
+            wrk_run(site, body, args.concurrency, 3)  # warm-up
+            one = wrk_run(site, body, 1, args.wrk_seconds)
+            many = wrk_run(site, body, args.concurrency, args.wrk_seconds)
+        finally:
+            site.stop()
+        print(f"    {label}:")
+        print(f"      c=1: {one['rps']:.0f}/s, median {one['median_ms']:.2f} ms, p99 "
+              f"{one['p99_ms']:.2f} ms; c={args.concurrency}: {many['rps']:.0f} predictions/s, "
+              f"median {many['median_ms']:.2f} ms, p99 {many['p99_ms']:.2f} ms, non-2xx "
+              f"{many['non_2xx']}, socket errors {many['socket_errors']}")
+
+
 # --- main ------------------------------------------------------------------------------------------
 
 def cpu_note() -> str:
@@ -433,6 +517,8 @@ def main() -> None:
                         help="PRCRS_PREDICTION_LOG=0 (no database write per prediction)")
     parser.add_argument("--limiter-requests", type=int, default=1000,
                         help="for (e): API requests with the limiter on and off")
+    parser.add_argument("--wrk-seconds", type=float, default=15,
+                        help="for (f): seconds per wrk run (0 skips (f))")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="prcrs-bench-"))
@@ -456,7 +542,7 @@ def main() -> None:
         start = time.perf_counter()
         site.migrate()
         site.start()
-        print(f"start-up: migrate + {args.workers} workers loading 18 models each: "
+        print(f"start-up: migrate + {args.workers} workers loading every bundled model: "
               f"{time.perf_counter() - start:.1f} s")
 
         print(f"\n(a) JSON API, concurrency 1, {args.requests} requests per combination")
@@ -476,7 +562,7 @@ def main() -> None:
               f"{tp['median_ms']:.2f} ms, p99 {tp['p99_ms']:.2f} ms, errors {tp['errors']}, "
               f"non-200 {tp['non_200']} (target: >= 400/s, zero errors)")
 
-        print("\n(c) resident memory per worker, all 18 models loaded")
+        print("\n(c) resident memory per worker, all bundled models loaded")
         for pid in site.worker_pids():
             print(f"    worker {pid}: {rss_mib(pid):.0f} MiB VmRSS (target < 400 MiB)")
         print(f"    master {site.process.pid}: {rss_mib(site.process.pid):.0f} MiB")
@@ -513,6 +599,14 @@ def main() -> None:
               f"sites in turn: median {statistics.median(on):.3f} ms limiter on, "
               f"{statistics.median(off):.3f} ms off, difference "
               f"{statistics.median(on) - statistics.median(off):+.3f} ms")
+        if args.wrk_seconds and wrk_available():
+            site.stop()  # (f) starts its own sites; leave the cores to them
+            print(f"\n(f) wrk, the single prediction (combination 4, horizon 1), c=1 and "
+                  f"c={args.concurrency}, {args.wrk_seconds:.0f} s each, before and after "
+                  f"(target: >= 800 predictions/s at c=16)")
+            wrk_before_after(work, bundled, args, env)
+        elif args.wrk_seconds:
+            print("\n(f) skipped: wrk is not installed (Debian package wrk)")
         print(f"\nafter: {cpu_note()}")
     finally:
         site.stop()

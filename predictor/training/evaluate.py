@@ -180,7 +180,8 @@ def evaluate_slot(rows: HorizonRows, code: str, fold_of: dict[int, int], ever_of
             oof[fam][test] = p
             val_auroc[fam].append(safe_auroc(yv, val_pred[fam]))
         # nested selection: the family with the best inner-validation AUROC in this fold
-        best = max((fam for fam in val_pred if fam in SHIPPABLE), key=lambda fam: np.nan_to_num(val_auroc[fam][-1], nan=-1.0))
+        best = max((fam for fam in val_pred if fam in SHIPPABLE),
+                   key=lambda fam: np.nan_to_num(val_auroc[fam][-1], nan=-1.0))
         chosen["selected"].append(best)
         selected_oof[test] = test_pred[best]
         # no-lab references (trained on all outer-training rows)
