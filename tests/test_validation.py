@@ -99,11 +99,11 @@ def test_a_message_is_worded_in_the_language_active_when_it_is_shown():
 
 @pytest.mark.parametrize("raw", ["1000.5", "-1", "5000"])
 def test_a_value_outside_the_hard_limits_is_refused(raw):
-    with translation.override("en"):
-        value, error, flag = check_value("crp", raw, CRP, percent_input=False)
+    value, error, flag = check_value("crp", raw, CRP, percent_input=False)
     assert value is None and flag is None
-    assert str(error).endswith("is outside the accepted range 0–1000 mg/L. "
-                               "Check the value and its unit.")
+    with translation.override("en"):  # worded when shown, in the language active then
+        assert str(error).endswith("is outside the accepted range 0–1000 mg/L. "
+                                   "Check the value and its unit.")
 
 
 @pytest.mark.parametrize("raw", ["0", "1000"])
@@ -154,18 +154,18 @@ def test_the_form_takes_percentages(raw, expected):
 
 @pytest.mark.parametrize("raw, percent_input", [("120", True), ("120%", False), ("-5%", False)])
 def test_a_percentage_beyond_0_100_is_refused_in_percent(raw, percent_input):
-    with translation.override("en"):
-        value, error, _flag = check_value("neutrophil_pct", raw, NEUT_PCT,
-                                          percent_input=percent_input)
+    value, error, _flag = check_value("neutrophil_pct", raw, NEUT_PCT,
+                                      percent_input=percent_input)
     assert value is None
-    assert "is outside the accepted range 0–100 %" in str(error)
+    with translation.override("en"):
+        assert "is outside the accepted range 0–100 %" in str(error)
 
 
 def test_a_percentage_outside_its_typical_range_is_flagged_in_percent():
-    with translation.override("en"):
-        value, error, flag = check_value("neutrophil_pct", "90%", NEUT_PCT, percent_input=False)
+    value, error, flag = check_value("neutrophil_pct", "90%", NEUT_PCT, percent_input=False)
     assert value == pytest.approx(0.9) and error is None
-    assert str(flag) == "90 % is outside the typical range 40–75 %; please double-check it."
+    with translation.override("en"):
+        assert str(flag) == "90 % is outside the typical range 40–75 %; please double-check it."
 
 
 def test_a_percent_sign_on_a_non_percentage_is_ignored():
@@ -374,3 +374,24 @@ def test_a_json_number_is_never_ambiguous():
     assert parse_number(1234) == (1234.0, False)
     assert parse_number(1.234) == (1.234, False)
     assert check_values({**FIVE_CYTOKINES, "il6": "1,234"}, percent_input=False).errors["il6"]
+
+
+# --- many rows of plain numbers (batch scoring) --------------------------------------------------
+
+def test_numeric_rows_get_exactly_what_check_values_gives_them():
+    from predictor.inputs.validation import check_numeric_rows
+
+    cytokines = {"il2": 3.1, "il4": 2, "il6": 48.0, "il10": 7.2, "tnf_alpha": 4.4,
+                 "ifn_gamma": 12.0, "il17a": 600.0}
+    rows = [cytokines, {**cytokines, "il6": 1e6}, {**cytokines, "il6": "48"},
+            {**cytokines, "il99": 1.0}, {"il6": 4.0}, None, {**cytokines, "il6": float("nan")},
+            {**cytokines, "neutrophil_pct": 0.5, "lymphocyte_pct": 45.0}]
+    fast = check_numeric_rows(rows, min_values=5)
+    # Only the rows of known, finite, in-range plain numbers take the fast path.
+    assert [f is not None for f in fast] == [True, False, False, False, False, False, False,
+                                             False]
+    slow = check_values(rows[0], percent_input=False)
+    assert fast[0].values == slow.values and fast[0].ok
+    assert set(fast[0].flags) == set(slow.flags) == {"il6", "il17a"}
+    with translation.override("en"):
+        assert str(fast[0].flags["il17a"]) == str(slow.flags["il17a"])
