@@ -59,7 +59,7 @@ from predictor.catalogue import COMBINATION_CODES, HORIZONS  # noqa: E402
 from predictor.training import baselines as bl  # noqa: E402
 from predictor.training.data import CartCohort, horizon_rows, load_cart  # noqa: E402
 from predictor.training.evaluate import calibrated_oof, patient_metrics, safe_auroc  # noqa: E402
-from predictor.training.folds import inner_validation, patient_folds, patient_table  # noqa: E402
+from predictor.training.folds import outer_fold_masks, patient_folds, patient_table  # noqa: E402
 from predictor.training.recipe import Recipe  # noqa: E402
 from predictor.training.trajectory import fit_trajectory_lr, rows_trajectory  # noqa: E402
 
@@ -105,12 +105,9 @@ def evaluate_slot(cohort: CartCohort, horizon: int, code: str, fold_of: dict[int
     chosen = {key: [] for key in KEYS}
     for f in range(recipe.outer_folds):
         fseed = seed + 17 * f
-        test = fold == f
-        train_ids = np.unique(rows.patient[~test])
-        ever = np.array([ever_of[int(p)] for p in train_ids])
-        val_ids = inner_validation(train_ids, ever, recipe.inner_val_fraction, fseed)
-        is_val = np.isin(rows.patient, list(val_ids)) & ~test
-        is_tr = ~test & ~is_val
+        test, is_val, is_tr = outer_fold_masks(rows.patient, fold, f, ever_of,
+                                               val_fraction=recipe.inner_val_fraction,
+                                               seed=fseed)
         for variant in VARIANTS:
             with_traj, with_ctx = variant.endswith("traj"), variant.startswith("ctx")
 

@@ -22,7 +22,7 @@ from predictor.training import baselines as bl
 from predictor.training.calibration import actual_probabilities
 from predictor.training.data import HorizonRows
 from predictor.training.fit import predict_proba, train_network
-from predictor.training.folds import inner_validation, row_folds, row_inner_validation
+from predictor.training.folds import outer_fold_masks, row_folds, row_inner_validation
 from predictor.training.recipe import Recipe
 
 NETWORK_FAMILIES = ("net_pre", "net")
@@ -146,12 +146,9 @@ def evaluate_slot(rows: HorizonRows, code: str, fold_of: dict[int, int], ever_of
     selected_oof = np.full(len(y), np.nan)
     for f in range(k):
         fseed = seed + 17 * f
-        test = fold == f
-        train_ids = np.unique(rows.patient[~test])
-        ever = np.array([ever_of[int(p)] for p in train_ids])
-        val_ids = inner_validation(train_ids, ever, recipe.inner_val_fraction, fseed)
-        is_val = np.isin(rows.patient, list(val_ids)) & ~test
-        is_tr = ~test & ~is_val
+        test, is_val, is_tr = outer_fold_masks(rows.patient, fold, f, ever_of,
+                                               val_fraction=recipe.inner_val_fraction,
+                                               seed=fseed)
         xtr, ytr, xv, yv, xte = x[is_tr], y[is_tr], x[is_val], y[is_val], x[test]
         val_pred, test_pred = {}, {}
         for fam, state in (("net_pre", pretrained), ("net", None)):

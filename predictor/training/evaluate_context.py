@@ -22,7 +22,7 @@ from predictor.training import context as cx
 from predictor.training.data import HorizonRows
 from predictor.training.evaluate import patient_metrics, safe_auroc
 from predictor.training.fit import predict_proba, train_network
-from predictor.training.folds import inner_validation
+from predictor.training.folds import outer_fold_masks
 from predictor.training.recipe import Recipe
 
 CTX_FAMILIES = ("ctx_lr", "ctx_lgbm", "ctx_stack", "ctx_net", "ctx_ens")
@@ -77,12 +77,9 @@ def evaluate_context_slot(rows: HorizonRows, code: str, fold_of: dict[int, int],
               "ctx_net_epochs": []}
     for f in range(k):
         fseed = seed + 17 * f
-        test = fold == f
-        train_ids = np.unique(rows.patient[~test])
-        ever = np.array([ever_of[int(p)] for p in train_ids])
-        val_ids = inner_validation(train_ids, ever, recipe.inner_val_fraction, fseed)
-        is_val = np.isin(rows.patient, list(val_ids)) & ~test
-        is_tr = ~test & ~is_val
+        test, is_val, is_tr = outer_fold_masks(rows.patient, fold, f, ever_of,
+                                               val_fraction=recipe.inner_val_fraction,
+                                               seed=fseed)
         xtr, ytr, xv, yv, xte = x[is_tr], y[is_tr], x[is_val], y[is_val], x[test]
         val_pred, test_pred = {}, {}
         m, val_pred["ctx_lr"], C = cx.fit_context_lr(xtr, ytr, xv, yv, recipe.ctx_lr_grid, fseed,

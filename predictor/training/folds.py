@@ -39,6 +39,19 @@ def patient_folds(cohort: CartCohort, k: int = 5, seed: int = 0) -> dict[int, in
     return _stratified_assign(ids, ever, k, np.random.default_rng(seed))
 
 
+def outer_fold_masks(patient: np.ndarray, fold: np.ndarray, f: int, ever_of: dict[int, bool], *,
+                     val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of outer fold ``f``: (test, inner validation, inner training) boolean masks.
+    Inner validation is a stratified share of the outer-training PATIENTS, so every choice made
+    on it (epochs, C, rounds, family) sees no test patient and no row of its training patients."""
+    test = fold == f
+    train_ids = np.unique(patient[~test])
+    ever = np.array([ever_of[int(p)] for p in train_ids])
+    val_ids = inner_validation(train_ids, ever, val_fraction, seed)
+    is_val = np.isin(patient, list(val_ids)) & ~test
+    return test, is_val, ~test & ~is_val
+
+
 def inner_validation(ids: np.ndarray, ever: np.ndarray, fraction: float, seed: int) -> set[int]:
     """A stratified fraction of the given (training) patients for inner validation."""
     rng = np.random.default_rng(seed)
