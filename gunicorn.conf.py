@@ -1,8 +1,12 @@
 """gunicorn settings for PrCRS web, every value from an environment variable.
 
-Defaults suit a 2-core machine: 2 worker processes x 4 threads, each process running PyTorch on
-one thread (PRCRS_TORCH_THREADS=1), so inference never asks for more cores than there are. A
-prediction is ~1 ms of CPU; the threads cover request I/O, not parallel inference.
+Defaults suit a 2-core machine: 4 worker processes x 2 threads, each process running PyTorch on
+one thread (PRCRS_TORCH_THREADS=1; no OpenMP pool spins on a busy core). A prediction is well under
+1 ms of CPU, most of it Python holding its process's lock, so processes, not threads, use both
+cores; and gthread workers share kept-alive connections unevenly (measured with wrk, 16
+connections: with 2 workers, now and then all 16 sat on one worker and one core idled, ~790
+instead of ~1,700 predictions/s; with 4 workers the spread stays even, ~1,600/s). Each worker holds
+~320 MiB with all bundled models.
 
 Models load in each worker after the fork, never in the master: PyTorch's thread pools and
 gunicorn's preload do not mix, and a worker replaced after ``max_requests`` loads its own copy.
@@ -28,8 +32,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prcrs_site.settings")
 
 wsgi_app = "prcrs_site.wsgi:application"
 bind = env_str("GUNICORN_BIND", "127.0.0.1:8000").split(",")
-workers = env_int("GUNICORN_WORKERS", 2)
-threads = env_int("GUNICORN_THREADS", 4)
+workers = env_int("GUNICORN_WORKERS", 4)
+threads = env_int("GUNICORN_THREADS", 2)
 worker_class = "gthread"
 # A request that takes longer than this is stuck: the worker is killed and replaced.
 timeout = env_int("GUNICORN_TIMEOUT", 30)

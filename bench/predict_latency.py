@@ -68,9 +68,11 @@ def register_models(use_tiny: bool, use_network: bool = False) -> str:
         return ("untrained PrCRS networks (predictor.training, default recipe): the trained "
                 "files' network architecture with random weights, without their other members")
     if not use_tiny and len(found) == len(HORIZONS) * len(COMBINATION_CODES):
-        created = [mv for mv in register_bundled_models(bundled_dir) if not mv.context]
+        registered = register_bundled_models(bundled_dir)
+        created = [mv for mv in registered if not mv.context]
         if len(created) == len(found):
-            return f"bundled models from {bundled_dir} ({len(created)} files)"
+            return (f"bundled models from {bundled_dir} ({len(created)} labs-only files, "
+                    f"{len(registered) - len(created)} with context)")
         print(f"! only {len(created)} of {len(found)} bundled files registered; "
               "falling back to tiny models", file=sys.stderr)
     elif not use_tiny:

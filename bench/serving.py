@@ -508,8 +508,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--client-processes", type=int, default=4)
     parser.add_argument("--original-runs", type=int, default=10)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("GUNICORN_WORKERS", 2)))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("GUNICORN_WORKERS", 4)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 2)))
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--database-url", help="instead of a scratch SQLite file, e.g. "
                         "postgres://... (its tables are migrated)")
