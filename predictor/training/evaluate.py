@@ -218,6 +218,37 @@ def _row_protocol(x, y, recipe: Recipe, seed: int, device, with_network: bool = 
     return {fam: binary_metrics(y, p) for fam, p in oof.items() if not np.isnan(p).all()}
 
 
+def best_family(summaries: dict[str, dict], families) -> str:
+    """The shipping rule: ONE family for all slots, among ``families`` present in every slot, the
+    one with the best mean patient-level AUROC over the slots (ties: lower mean Brier)."""
+    fams = [f for f in families if all(f in s["all"] for s in summaries.values())]
+
+    def score(fam):
+        return (np.nanmean([s["all"][fam]["auroc"] for s in summaries.values()]),
+                -np.nanmean([s["all"][fam]["brier"] for s in summaries.values()]))
+    return max(fams, key=score)
+
+
+def nested_global_selection(results: dict, k: int, *, families, key: str) -> list[str]:
+    """The shipping rule applied inside every outer fold: the family (of ``families``) with the
+    best mean inner-validation AUROC over all slots; its test predictions become ``oof[key]``,
+    the honest estimate of the rule. Returns the family picked per fold."""
+    fams = [f for f in families if all(f in r["val_auroc"] and len(r["val_auroc"][f]) == k
+                                       for r in results.values())]
+    picks = []
+    for f in range(k):
+        means = {fam: np.nanmean([r["val_auroc"][fam][f] for r in results.values()])
+                 for fam in fams}
+        picks.append(max(fams, key=lambda fam: np.nan_to_num(means[fam], nan=-1.0)))
+    for r in results.values():
+        sel = np.full(len(r["fold"]), np.nan)
+        for f, fam in enumerate(picks):
+            m = r["fold"] == f
+            sel[m] = r["oof"][fam][m]
+        r["oof"][key] = sel
+    return picks
+
+
 def summarise_slot(rows: HorizonRows, result: dict) -> dict:
     """Patient-level metrics for every family, on all rows and on the new-onset subset."""
     y, fold = rows.y, result["fold"]

@@ -20,7 +20,7 @@ import numpy as np
 from predictor.training import baselines as bl
 from predictor.training import context as cx
 from predictor.training.data import HorizonRows
-from predictor.training.evaluate import patient_metrics, safe_auroc
+from predictor.training.evaluate import best_family, nested_global_selection, safe_auroc
 from predictor.training.fit import predict_proba, train_network
 from predictor.training.folds import outer_fold_masks
 from predictor.training.recipe import Recipe
@@ -110,41 +110,14 @@ def evaluate_context_slot(rows: HorizonRows, code: str, fold_of: dict[int, int],
 
 
 def add_context_global_selection(results: dict, k: int) -> list[str]:
-    """Nested global selection among ``CTX_SHIPPABLE``: per outer fold, the family with the best
-    mean inner-validation AUROC over all context slots; its test predictions become
-    ``ctx_selected_global``."""
-    picks = []
-    for f in range(k):
-        means = {fam: np.nanmean([r["val_auroc"][fam][f] for r in results.values()])
-                 for fam in CTX_SHIPPABLE}
-        picks.append(max(CTX_SHIPPABLE, key=lambda fam: np.nan_to_num(means[fam], nan=-1.0)))
-    for r in results.values():
-        sel = np.full(len(r["fold"]), np.nan)
-        for f, fam in enumerate(picks):
-            m = r["fold"] == f
-            sel[m] = r["oof"][fam][m]
-        r["oof"]["ctx_selected_global"] = sel
-    return picks
+    """Nested global selection among ``CTX_SHIPPABLE``: ``oof["ctx_selected_global"]``."""
+    return nested_global_selection(results, k, families=CTX_SHIPPABLE,
+                                   key="ctx_selected_global")
 
 
 def choose_context_family(summaries: dict[str, dict]) -> str:
-    """The same rule as the labs-only models: one family for all context slots, the shippable
-    one with the best mean patient-level AUROC over the slots (ties: lower mean Brier)."""
-    def score(fam):
-        return (np.nanmean([s["all"][fam]["auroc"] for s in summaries.values()]),
-                -np.nanmean([s["all"][fam]["brier"] for s in summaries.values()]))
-    return max(CTX_SHIPPABLE, key=score)
-
-
-def summarise(rows: HorizonRows, result: dict) -> dict:
-    """Patient-level metrics of every family, all rows and new onset (grade < 3 today)."""
-    y, fold = rows.y, result["fold"]
-    new_onset = rows.grade_today < 3
-    out = {"all": {}, "new_onset": {}}
-    for fam, raw in result["oof"].items():
-        out["all"][fam] = patient_metrics(y, raw, fold)
-        out["new_onset"][fam] = patient_metrics(y, raw, fold, subset=new_onset)
-    return out
+    """The same rule as the labs-only models (``best_family``), among ``CTX_SHIPPABLE``."""
+    return best_family(summaries, CTX_SHIPPABLE)
 
 
 def labs_add_information(summary: dict, family: str = "ctx_selected_global") -> bool:

@@ -31,7 +31,8 @@ from predictor.training.calibration import baseline_csv
 from predictor.training.data import (NEUTRAL_VALUES, SODIUM_SLIP_BELOW, UNUSED_FACTOR_NOTE,
                                      CartCohort, CovidCohort, covid_matrix, horizon_rows,
                                      load_cart, load_covid, unused_in)
-from predictor.training.evaluate import (ENSEMBLES, FAMILY_NAMES, SHIPPABLE, evaluate_slot, summarise_slot,
+from predictor.training.evaluate import (ENSEMBLES, FAMILY_NAMES, SHIPPABLE, best_family,
+                                         evaluate_slot, nested_global_selection, summarise_slot,
                                          youden_threshold)
 from predictor.training.export import (EnsembleModule, UnusedFactors, build_manifest, model_path,
                                        save_model)
@@ -105,34 +106,14 @@ def _map(fn, items, workers, desc, progress):
 
 
 def choose_family(summaries: dict[str, dict]) -> str:
-    """The shipping rule: ONE family for all slots, the one with the best mean patient-level
-    AUROC over the slots (ties: lower mean Brier). Its honest estimate is the nested
-    ``selected_global`` figure, where the same rule is applied to inner-validation AUROCs."""
-    fams = [f for f in SHIPPABLE if all(f in s["all"] for s in summaries.values())]
-    def score(fam):
-        auc = np.nanmean([s["all"][fam]["auroc"] for s in summaries.values()])
-        brier = np.nanmean([s["all"][fam]["brier"] for s in summaries.values()])
-        return (auc, -brier)
-    return max(fams, key=score)
+    """The labs-only shipping rule (``best_family`` among SHIPPABLE). Its honest estimate is the
+    nested ``selected_global`` figure, where the same rule is applied to inner-validation AUROCs."""
+    return best_family(summaries, SHIPPABLE)
 
 
 def add_global_selection(results: dict, k: int) -> list[str]:
-    """Nested global selection: in each outer fold, the family with the best mean
-    inner-validation AUROC over all slots; its test predictions become ``selected_global``."""
-    fams = [f for f in SHIPPABLE if all(f in r["val_auroc"] and len(r["val_auroc"][f]) == k
-                                        for r in results.values())]
-    picks = []
-    for f in range(k):
-        means = {fam: np.nanmean([r["val_auroc"][fam][f] for r in results.values()])
-                 for fam in fams}
-        picks.append(max(fams, key=lambda fam: np.nan_to_num(means[fam], nan=-1.0)))
-    for r in results.values():
-        sel = np.full(len(r["fold"]), np.nan)
-        for f, fam in enumerate(picks):
-            m = r["fold"] == f
-            sel[m] = r["oof"][fam][m]
-        r["oof"]["selected_global"] = sel
-    return picks
+    """Nested global selection of the labs-only families: ``oof["selected_global"]``."""
+    return nested_global_selection(results, k, families=SHIPPABLE, key="selected_global")
 
 
 def _final_module(family: str, x, y, chosen: dict, recipe: Recipe, seed: int, pretrained,
@@ -412,7 +393,7 @@ def _summarise_context(summary: dict, ctx_results: dict, recipe: Recipe, opts: O
                                                                            recipe.outer_folds)
     summary["context_slots"], summary["reference_slots"] = {}, {}
     for (h, code), res in ctx_results.items():
-        s = ec.summarise(_STATE["rows"][h], res)
+        s = summarise_slot(_STATE["rows"][h], res)
         s["chosen"] = {k: [("inf" if isinstance(v, float) and np.isinf(v) else v) for v in vals]
                        for k, vals in res["chosen"].items()}
         s["seconds"] = res["seconds"]
@@ -428,7 +409,7 @@ def _summarise_context(summary: dict, ctx_results: dict, recipe: Recipe, opts: O
         rows = _STATE["rows"][h]
         res = ec.evaluate_reference(rows, _STATE["fold_of"], opts.seed + 1000 * h)
         ctx_results[(h, REFERENCE_COMBINATION)] = res
-        summary["reference_slots"][str(h)] = ec.summarise(rows, res)
+        summary["reference_slots"][str(h)] = summarise_slot(rows, res)
 
 
 def _export_context(summary: dict, ctx_results: dict, recipe: Recipe, opts: Options,
