@@ -56,6 +56,43 @@ def test_the_batch_answers_what_the_single_api_answers(client, tiny_context_mode
     assert batch["no_lab_reference"]["probability"] == single["no_lab_reference"]["probability"]
 
 
+def test_every_kind_of_row_answers_what_the_single_api_answers(client, tiny_context_models):
+    """The batch reads its answers from columns, the single API from prediction objects: for
+    each kind of row (imputed, ignored, flagged, with context, reference alone) they agree."""
+    one_missing = {k: v for k, v in CYTO.items() if k != "il6"}
+    rows = [
+        {"values": one_missing},  # il6 imputed from the file's median
+        {"values": {**CYTO, "pt": 12.0}},  # a lone panel-1 value the cytokine file ignores
+        {"values": {**CYTO, "il6": 4000.0}, "context": {"crs_grade": 2, "day": 5}},  # flagged
+        {"context": {"crs_grade": 1, "day": 2}},  # the no-lab reference alone
+        {"values": one_missing, "context": {"crs_grade": 0, "day": 9}},
+    ]
+    results = _post(client, {"rows": rows, "horizon": "all"}).json()["results"]
+    for row, result in zip(rows, results):
+        single = client.post("/api/v1/predict", data=json.dumps({**row, "horizon": "all"}),
+                             content_type="application/json").json()
+        assert len(result["predictions"]) == len(single["predictions"]) == 3, row
+        for got, want in zip(result["predictions"], single["predictions"]):
+            for key in ("horizon", "combination", "probability", "interval", "reference",
+                        "model_version", "ignored", "unused", "imputed"):
+                assert got[key] == want[key], (row, key)
+            assert got.get("context") == want["context"]
+            assert got["raw_probability"] == pytest.approx(want["raw_probability"], abs=1e-6)
+            assert len(got["flagged"]) == len(want["warnings"]), row
+            if want["context"] is not None:
+                for key in ("labs_change", "labs_add_information"):
+                    assert got[key] == want[key], (row, key)
+                if want["no_lab_reference"] is None:
+                    assert got["no_lab_reference"] is None
+                else:
+                    for key in ("probability", "interval", "reference", "model_version"):
+                        assert got["no_lab_reference"][key] == want["no_lab_reference"][key]
+    assert results[0]["predictions"][0]["imputed"] == ["il6"]
+    assert results[1]["predictions"][0]["ignored"] == ["pt"]
+    assert results[2]["predictions"][0]["flagged"] == ["il6"]
+    assert results[3]["predictions"][0]["combination"] == "0"
+
+
 def test_row_errors_come_in_the_requested_language(client, tiny_models):
     body = {"rows": [{"values": {**CYTO, "il6": "abc"}}], "horizon": 1}
     english = _post(client, body, lang="en").json()["results"][0]["errors"]["il6"][0]

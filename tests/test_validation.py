@@ -374,24 +374,3 @@ def test_a_json_number_is_never_ambiguous():
     assert parse_number(1234) == (1234.0, False)
     assert parse_number(1.234) == (1.234, False)
     assert check_values({**FIVE_CYTOKINES, "il6": "1,234"}, percent_input=False).errors["il6"]
-
-
-# --- many rows of plain numbers (batch scoring) --------------------------------------------------
-
-def test_numeric_rows_get_exactly_what_check_values_gives_them():
-    from predictor.inputs.validation import check_numeric_rows
-
-    cytokines = {"il2": 3.1, "il4": 2, "il6": 48.0, "il10": 7.2, "tnf_alpha": 4.4,
-                 "ifn_gamma": 12.0, "il17a": 600.0}
-    rows = [cytokines, {**cytokines, "il6": 1e6}, {**cytokines, "il6": "48"},
-            {**cytokines, "il99": 1.0}, {"il6": 4.0}, None, {**cytokines, "il6": float("nan")},
-            {**cytokines, "neutrophil_pct": 0.5, "lymphocyte_pct": 45.0}]
-    fast = check_numeric_rows(rows, min_values=5)
-    # Only the rows of known, finite, in-range plain numbers take the fast path.
-    assert [f is not None for f in fast] == [True, False, False, False, False, False, False,
-                                             False]
-    slow = check_values(rows[0], percent_input=False)
-    assert fast[0].values == slow.values and fast[0].ok
-    assert set(fast[0].flags) == set(slow.flags) == {"il6", "il17a"}
-    with translation.override("en"):
-        assert str(fast[0].flags["il17a"]) == str(slow.flags["il17a"])

@@ -34,8 +34,8 @@ from django.utils.translation import gettext as _
 from predictor.access.rate_limits import charge
 from predictor.api.predict import ALL, _api_view, _errors, _json
 from predictor.inputs.unit_entry import UnitsRefused, annotate_errors, convert_entered, parse_units
-from predictor.scoring.batch import BatchRow, RowOutcome, predict_batch
-from predictor.scoring.prediction import HorizonPrediction, parse_horizons
+from predictor.scoring.batch import BatchRow, BatchScores, no_cyclic_gc, score_batch
+from predictor.scoring.prediction import parse_horizons
 from predictor.scoring.prediction_log import record
 
 
@@ -69,12 +69,12 @@ def predict_batch_view(request: HttpRequest) -> JsonResponse:
     over_limit = charge(request, predictions=len(rows))  # a row is one patient-day answered
     if over_limit is not None:
         return _errors({ALL: [over_limit.message]}, status=429, **over_limit.headers)
-    outcomes = _predict_rows(rows, horizons)
-    record([p for o in outcomes for p in o.predictions], channel="api")
-    scored = sum(o.ok for o in outcomes)
+    results, scores = _score_rows(rows, horizons)
+    record(scores.predictions(), channel="api")  # built only when the log is on
+    failed = sum("errors" in result for result in results)
     return _json({
-        "results": [_outcome_json(o, row) for o, row in zip(outcomes, rows)],
-        "summary": {"rows": len(outcomes), "scored": scored, "failed": len(outcomes) - scored},
+        "results": results,
+        "summary": {"rows": len(results), "scored": len(results) - failed, "failed": failed},
         "disclaimer": _("For research use only; not a substitute for clinical judgement."),
     })
 
@@ -143,25 +143,23 @@ def _entered_row(values, context, row_id, units: tuple, row_units) -> BatchRow:
     return _EnteredRow(entered.values, context, row_id, conversions=entered.conversions)
 
 
-def _predict_rows(rows: list[BatchRow], horizons: list[int]) -> list[RowOutcome]:
-    """predict_batch() for the rows whose units were usable, a 400 for the others, in order;
-    messages about converted values show what was entered and what it became."""
+def _score_rows(rows: list[BatchRow], horizons: list[int]) -> tuple[list[dict], BatchScores]:
+    """Every row's JSON result, in order: ``score_batch`` for the rows whose units were usable,
+    a 400 for the others; messages about converted values show what was entered and what it
+    became."""
     refused = {i for i, row in enumerate(rows) if getattr(row, "unit_errors", None)}
-    if not refused:
-        outcomes = predict_batch(rows, horizons, percent_input=False)
-    else:
-        usable = [i for i in range(len(rows)) if i not in refused]
-        scored = dict(zip(usable, predict_batch([rows[i] for i in usable], horizons,
-                                                percent_input=False)))
-        outcomes = [scored.get(i) or RowOutcome(index=i, id=row.id, status=400,
-                                                errors=dict(row.unit_errors))
-                    for i, row in enumerate(rows)]
-        for i, outcome in enumerate(outcomes):
-            outcome.index = i
-    for outcome, row in zip(outcomes, rows):
-        if outcome.errors and getattr(row, "conversions", None):
-            outcome.errors = annotate_errors(outcome.errors, row.conversions)
-    return outcomes
+    scores = score_batch([row for i, row in enumerate(rows) if i not in refused] if refused
+                         else rows, horizons, percent_input=False)
+    writer = _ResultWriter(scores)
+    results, scored = [], 0
+    with no_cyclic_gc():  # tens of thousands of small acyclic dicts
+        for i, row in enumerate(rows):
+            if i in refused:
+                results.append(_errors_json(i, row.id, 400, row.unit_errors))
+                continue
+            results.append(writer.result(scored, i, row))
+            scored += 1
+    return results, scores
 
 
 def _rows_from_sheet(request: HttpRequest):
@@ -191,41 +189,75 @@ def _too_many(count: int) -> JsonResponse:
         "max": settings.PRCRS_BATCH_MAX_ROWS, "count": count}]}, status=413)
 
 
-def _outcome_json(outcome: RowOutcome, row: BatchRow) -> dict:
-    if not outcome.ok:
-        return {"index": outcome.index, "id": outcome.id, "status": outcome.status,
-                "errors": {k: [str(m) for m in v] for k, v in outcome.errors.items()}}
-    data = {"index": outcome.index, "id": outcome.id,
-            "predictions": [_compact_json(p) for p in outcome.predictions]}
-    conversions = getattr(row, "conversions", None)
-    if conversions:
-        data["converted"] = {key: c.as_json() for key, c in conversions.items()}
-    return data
+def _errors_json(index: int, row_id, status: int, errors: Mapping) -> dict:
+    return {"index": index, "id": row_id, "status": status,
+            "errors": {k: [str(m) for m in v] for k, v in errors.items()}}
 
 
-def _compact_json(result: HorizonPrediction) -> dict:
-    """A prediction without the sentences the single API repeats in every answer (explanation,
-    disclaimer): a 10,000-row answer stays a few megabytes."""
-    data = {
-        "horizon": result.horizon,
-        "combination": result.combination,
-        "probability": result.probability,
-        "interval": list(result.interval),
-        "raw_probability": result.raw_probability,
-        "reference": {"n": result.reference_n, "severe": result.reference_severe},
-        "model_version": result.model_version,
-        "ignored": list(result.ignored),
-        "imputed": list(result.imputed),
-        "unused": list(result.unused),
-        "flagged": sorted(result.flags),
-    }
-    if result.context is not None:
-        ref = result.no_lab_reference
-        data["context"] = result.context
-        data["no_lab_reference"] = None if ref is None else {
-            "probability": ref.probability, "interval": list(ref.interval),
-            "reference": {"n": ref.reference_n, "severe": ref.reference_severe},
-            "model_version": ref.model_version}
-        data["labs_change"] = result.labs_change
-        data["labs_add_information"] = result.labs_add_information
-    return data
+class _ResultWriter:
+    """A row's result read straight from the batch's columns (no per-row prediction objects),
+    without the sentences the single API repeats in every answer (explanation, disclaimer): a
+    10,000-row answer stays a few megabytes."""
+
+    def __init__(self, scores: BatchScores):
+        self.scores = scores
+        self.columns = scores.column_lists()
+        self._about_plan: dict[int, dict] = {}
+
+    def result(self, k: int, index: int, row: BatchRow) -> dict:
+        """Row ``k`` of the scores, reported as row ``index`` of the request."""
+        conversions = getattr(row, "conversions", None)
+        if not self.scores.ok(k):
+            errors = self.scores.errors[k]
+            return _errors_json(index, row.id, self.scores.status[k],
+                                annotate_errors(errors, conversions) if conversions else errors)
+        group, j = self.scores.row_values(k)
+        flagged = group.flagged(j)
+        context = group.row_context(j)
+        data = {"index": index, "id": row.id,
+                "predictions": [self._prediction(column, k, flagged, context)
+                                for column in self.columns]}
+        if conversions:
+            data["converted"] = {key: c.as_json() for key, c in conversions.items()}
+        return data
+
+    def _plan(self, index: int) -> dict:
+        if index not in self._about_plan:
+            plan = self.scores.plans[index]
+            self._about_plan[index] = {
+                "combination": plan.combination, "model_version": plan.model.version_label,
+                "ignored": list(plan.ignored), "imputed": list(plan.imputed),
+                "unused": list(plan.unused), "reference_only": plan.reference_only,
+                "labs_add_information": plan.labs_add_information}
+        return self._about_plan[index]
+
+    def _prediction(self, column, k: int, flagged: list[str], context) -> dict:
+        plan = self._plan(column.plan[k])
+        probability = column.probability[k]
+        data = {
+            "horizon": column.horizon,
+            "combination": plan["combination"],
+            "probability": probability,
+            "interval": [column.low[k], column.high[k]],
+            "raw_probability": column.raw[k],
+            "reference": {"n": column.n[k], "severe": column.severe[k]},
+            "model_version": plan["model_version"],
+            "ignored": plan["ignored"],
+            "imputed": plan["imputed"],
+            "unused": plan["unused"],
+            "flagged": [] if plan["reference_only"] else flagged,
+        }
+        if context is not None:
+            data["context"] = context
+            reference = column.reference[k]
+            if plan["reference_only"] or reference < 0:
+                data["no_lab_reference"], data["labs_change"] = None, None
+            else:
+                data["no_lab_reference"] = {
+                    "probability": column.ref_probability[k],
+                    "interval": [column.ref_low[k], column.ref_high[k]],
+                    "reference": {"n": column.ref_n[k], "severe": column.ref_severe[k]},
+                    "model_version": self.scores.references[reference].version_label}
+                data["labs_change"] = probability - column.ref_probability[k]
+            data["labs_add_information"] = plan["labs_add_information"]
+        return data

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from django.utils.translation import gettext_lazy as _
@@ -302,41 +302,3 @@ class LazyFlags(Mapping):
 
     def __len__(self) -> int:
         return len(self._keys)
-
-
-def check_numeric_rows(rows: Sequence[Mapping[str, object] | None], *,
-                       limits: Mapping[str, FactorLimits] = DEFAULT_LIMITS,
-                       min_values: int = 5) -> list[CheckedValues | None]:
-    """``check_values`` for many rows of model-unit numbers (JSON numbers, a parsed sheet), with
-    the checks done per column in numpy. A row gets the CheckedValues ``check_values(row,
-    percent_input=False)`` would give when all its values are finite numbers of known factors
-    within the hard limits and there are at least ``min_values``; any other row (text, an
-    unknown key, a value out of range, too few values) gets None: check it with
-    ``check_values``, which words its errors. Flags are LazyFlags."""
-    import numpy as np
-
-    results: list[CheckedValues | None] = [None] * len(rows)
-    patterns: dict[tuple[str, ...], list[int]] = {}
-    for i, row in enumerate(rows):
-        if row and len(row) >= min_values:
-            patterns.setdefault(tuple(row), []).append(i)
-    for keys, members in patterns.items():
-        if any(key not in limits for key in keys):
-            continue
-        plain = [i for i in members
-                 if all(type(v) is float or type(v) is int for v in rows[i].values())]
-        if not plain:
-            continue
-        x = np.array([[rows[i][k] for k in keys] for i in plain], dtype=np.float64)
-        lows = np.array([limits[k].hard_min for k in keys])
-        highs = np.array([limits[k].hard_max for k in keys])
-        ok = (np.isfinite(x) & (x >= lows) & (x <= highs)).all(axis=1)
-        typical = (x >= np.array([limits[k].typical_min for k in keys])) & (
-            x <= np.array([limits[k].typical_max for k in keys]))
-        for row_index, i in enumerate(plain):
-            if not ok[row_index]:
-                continue
-            values = dict(zip(keys, x[row_index].tolist()))
-            flagged = tuple(k for k, fine in zip(keys, typical[row_index]) if not fine)
-            results[i] = CheckedValues(values=values, flags=LazyFlags(values, flagged, limits))
-    return results
