@@ -5,9 +5,11 @@
 
 A script, not a test. In process: a scratch SQLite database with the bundled models of
 models_store/ (or tiny real TorchScript files with --tiny), then for each row count
-(a) ``predict_batch`` (rows grouped by slot, one batched forward per model, vectorised
-calibration) and (b) the per-row loop, ``predict`` called once per row, on the same rows; the
-ratio (b)/(a). Over HTTP: the site under gunicorn on loopback (bench/serving.py's LoopbackSite,
+(a) ``score_batch`` (rows grouped by key pattern and slot, one batched forward per model,
+vectorised calibration and intervals: every number of every answer, as columns), with one forward
+thread (the default) and with one per core (PRCRS_BATCH_TORCH_THREADS); (b) that plus each row's JSON result as the batch API
+builds it; (c) that plus the per-row ``HorizonPrediction`` objects the course pages use; and
+(d) the per-row loop, ``predict`` called once per row, on the same rows; each against (d). Over HTTP: the site under gunicorn on loopback (bench/serving.py's LoopbackSite,
 prediction log on), one ``POST /api/v1/predict/batch`` per row count, timed from the first byte
 sent to the last byte of the answer. Rows mix all six combinations, half with clinical context,
 values spread around the typical ranges (seeded). Targets (issue 9): 10,000 rows under 2 s in
@@ -17,6 +19,7 @@ process and under 5 s over HTTP, at least 20x the per-row loop.
 from __future__ import annotations
 
 import argparse
+import os
 import http.client
 import json
 import random
@@ -24,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+from statistics import median
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +53,15 @@ def make_rows(count: int, seed: int = 7) -> list[dict]:
     return rows
 
 
+REPEATS = 3
+
+
+def _timed(way, rows) -> float:
+    start = time.perf_counter()
+    way(rows)
+    return time.perf_counter() - start
+
+
 def in_process(counts: list[int], horizon: int, tiny: bool) -> None:
     from bench.predict_latency import configure_environment, register_models
 
@@ -62,27 +75,49 @@ def in_process(counts: list[int], horizon: int, tiny: bool) -> None:
 
         call_command("migrate", verbosity=0)
         print(f"models: {register_models(tiny)}")
-        from predictor.scoring.batch import BatchRow, predict_batch
+        from django.conf import settings
+
+        from predictor.api.batch import _score_rows
+        from predictor.scoring.batch import BatchRow, predict_batch, score_batch
         from predictor.scoring.prediction import InvalidInput, ModelUnavailable, predict
 
-        warm = [BatchRow(r["values"], r.get("context"), r["id"]) for r in make_rows(60)]
-        predict_batch(warm, [horizon], percent_input=False)
-        print(f"{'rows':>7} {'batch s':>9} {'rows/s':>9} {'loop s':>9} {'rows/s':>9} {'ratio':>7}")
-        for count in counts:
-            rows = [BatchRow(r["values"], r.get("context"), r["id"]) for r in make_rows(count)]
-            t = time.perf_counter()
-            outcomes = predict_batch(rows, [horizon], percent_input=False)
-            batch_s = time.perf_counter() - t
-            scored = sum(o.ok for o in outcomes)
-            t = time.perf_counter()
+        def loop(rows):
             for row in rows:
                 try:
                     predict(row.values, [horizon], percent_input=False, context=row.context)
                 except (InvalidInput, ModelUnavailable):
                     pass
-            loop_s = time.perf_counter() - t
-            print(f"{count:>7} {batch_s:>9.3f} {count / batch_s:>9.0f} {loop_s:>9.3f} "
-                  f"{count / loop_s:>9.0f} {loop_s / batch_s:>6.1f}x   ({scored} scored)")
+
+        threads = max(2, len(os.sched_getaffinity(0)))  # this machine's cores
+        ways = {
+            "scores, 1 thread": lambda rows: score_batch(rows, [horizon], percent_input=False),
+            f"scores, {threads} threads": lambda rows: score_batch(rows, [horizon],
+                                                                   percent_input=False),
+            "+ API JSON": lambda rows: _score_rows(rows, [horizon]),
+            "+ objects": lambda rows: predict_batch(rows, [horizon], percent_input=False),
+            "per-row loop": loop,
+        }
+        warm = [BatchRow(r["values"], r.get("context"), r["id"]) for r in make_rows(600)]
+        for way in ways.values():
+            way(warm)
+        print(f"median of {REPEATS} runs; 'scores': every number of every row's answer "
+              f"(score_batch), '+ API JSON': and each row's result as the batch API sends it, "
+              f"'+ objects': and the HorizonPrediction objects the pages use "
+              f"(both with PRCRS_BATCH_TORCH_THREADS=1, the default)")
+        for count in counts:
+            rows = [BatchRow(r["values"], r.get("context"), r["id"]) for r in make_rows(count)]
+            scores = score_batch(rows, [horizon], percent_input=False)
+            assert not scores.errors, "every bench row must be scored"
+            seconds = {}
+            for name, way in ways.items():
+                settings.PRCRS_BATCH_TORCH_THREADS = threads if name.endswith("threads") else 1
+                seconds[name] = median(_timed(way, rows) for _ in range(REPEATS))
+            settings.PRCRS_BATCH_TORCH_THREADS = 1
+            loop_s = seconds["per-row loop"]
+            print(f"{count} rows:")
+            for name, s in seconds.items():
+                ratio = "" if name == "per-row loop" else f"{loop_s / s:7.1f}x the loop"
+                print(f"  {name:<18} {s:8.3f} s {count / s:9.0f} rows/s  {ratio}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -202,6 +202,10 @@ PRCRS_BUNDLED_MODELS_DIR = Path(env_str("PRCRS_BUNDLED_MODELS_DIR", str(BASE_DIR
 PRCRS_MODELS_DIR = Path(env_str("PRCRS_MODELS_DIR", str(VAR_DIR / "models")))
 PRCRS_DEVICE = env_str("PRCRS_DEVICE", "auto")  # auto | cpu | cuda
 PRCRS_TORCH_THREADS = env_int("PRCRS_TORCH_THREADS", 1)
+# Threads for one batch's large forwards (512 rows or more: a cohort sheet, the batch API). On an
+# idle machine 2 threads take a third off a 10,000-row batch; on cores busy with other requests
+# OpenMP's waiting threads make it slower and slow the others, so more is opt-in (bench/batch.py).
+PRCRS_BATCH_TORCH_THREADS = env_int("PRCRS_BATCH_TORCH_THREADS", 1)
 # How often a process looks at the database's serving stamp for newly activated models.
 PRCRS_STAMP_CHECK_SECONDS = env_float("PRCRS_STAMP_CHECK_SECONDS", 0.25)
 # Share of a panel that may be filled from the model's training medians (spec section 2).

@@ -85,7 +85,11 @@ def test_a_bad_row_fails_alone_with_its_own_errors(tiny_context_models):
 
 
 def test_each_slot_runs_its_model_once_for_all_its_rows(tiny_context_models):
-    rows = [BatchRow({**CYTOKINES, "il6": 10.0 + i}, None, i) for i in range(50)]
+    numbers = {k: float(v) for k, v in CYTOKINES.items()}
+    rows = [BatchRow({**numbers, "il6": 10.0 + i}, None, i) for i in range(48)]
+    # Rows of other key patterns (another order, text read one by one) join the same forward.
+    rows += [BatchRow(dict(reversed(list(numbers.items()))), None, "reversed"),
+             BatchRow(dict(CYTOKINES), None, "text")]
     snapshot = REGISTRY.snapshot()
     model = snapshot.get(1, "4")
     calls = []
@@ -138,3 +142,26 @@ def test_a_model_that_raises_gives_503_for_its_rows_only(tiny_models):
     # The same model answers the row it can take, and other slots are untouched.
     assert outcomes[1].ok and outcomes[1].predictions[0].model_version == "h1-4-v2"
     assert outcomes[2].ok
+
+
+def test_a_large_forward_uses_the_batch_threads_and_gives_them_back(tiny_models, settings):
+    settings.PRCRS_BATCH_TORCH_THREADS = 2
+    numbers = {k: float(v) for k, v in CYTOKINES.items()}
+    model = REGISTRY.snapshot().get(1, "4")
+    seen, real = [], model.module
+
+    class Watching(torch.nn.Module):
+        def forward(self, x):
+            seen.append((x.shape[0], torch.get_num_threads()))
+            return real(x)
+
+    before = torch.get_num_threads()
+    object.__setattr__(model, "module", Watching())
+    try:
+        for count in (10, 600):
+            predict_batch([BatchRow(numbers, None, i) for i in range(count)], [1],
+                          percent_input=False)
+    finally:
+        object.__setattr__(model, "module", real)
+    assert seen == [(10, before), (600, max(before, 2))]
+    assert torch.get_num_threads() == before
