@@ -44,36 +44,40 @@ class RowGroup:
     atypical: np.ndarray | None = None
     flags: list[Mapping] | None = None
     reference_only: bool = False
+    # Python lists made once per group when rows are read one by one: numpy scalars are slow.
     _x_list: list | None = field(default=None, repr=False)
     _flagged: list | None = field(default=None, repr=False)
+    _context_list: list | None = field(default=None, repr=False)
 
     def values(self, j: int) -> dict[str, float]:
-        if self._x_list is None:  # Python floats once for the group: numpy scalars are slow
+        if self._x_list is None:
             self._x_list = self.x.tolist()
         return dict(zip(self.keys, self._x_list[j]))
+
+    def _flagged_keys(self) -> list[tuple[str, ...]]:
+        if self._flagged is None:
+            self._flagged = [tuple(k for k, out in zip(self.keys, row) if out)
+                             for row in self.atypical.tolist()]
+        return self._flagged
 
     def row_flags(self, j: int, values: dict[str, float],
                   limits: Mapping[str, FactorLimits]) -> Mapping:
         if self.flags is not None:
             return self.flags[j]
-        if self._flagged is None:
-            self._flagged = [tuple(k for k, out in zip(self.keys, row) if out)
-                             for row in self.atypical.tolist()]
-        flagged = self._flagged[j]
+        flagged = self._flagged_keys()[j]
         return LazyFlags(values, flagged, limits) if flagged else {}
 
     def flagged(self, j: int) -> list[str]:
         """The keys of row ``j`` outside their typical range, sorted."""
-        if self.flags is not None:
-            return sorted(self.flags[j])
-        if self._flagged is None:
-            self.row_flags(j, {}, {})
-        return sorted(self._flagged[j])
+        return sorted(self.flags[j] if self.flags is not None else self._flagged_keys()[j])
 
     def row_context(self, j: int) -> dict[str, int] | None:
         if not self.context:
             return None
-        return {"crs_grade": int(self.grade[j]), "day": int(self.day[j])}  # check_context's order
+        if self._context_list is None:
+            self._context_list = list(zip(self.grade.tolist(), self.day.tolist()))
+        grade, day = self._context_list[j]
+        return {"crs_grade": grade, "day": day}  # check_context's order
 
 
 @dataclass
