@@ -100,17 +100,27 @@ def _read_batch_body(request: HttpRequest):
     return body, None
 
 
-def _rows_from_json(request: HttpRequest):
+def read_rows_body(request: HttpRequest, shape_message: str):
+    """(body, its "rows" list, None), or (None, None, the 4xx answer): the posted JSON object
+    with a non-empty "rows" array of at most PRCRS_BATCH_MAX_ROWS; ``shape_message`` says
+    what a row holds."""
     body, problem = _read_batch_body(request)
     if problem is not None:
         return None, None, problem
     raw_rows = body.get("rows")
     if not isinstance(raw_rows, list) or not raw_rows:
-        return None, None, _errors({"rows": [_("\"rows\" must be a non-empty JSON array of "
-                                               "objects with \"values\" (and optionally "
-                                               "\"context\" and \"id\").")]})
+        return None, None, _errors({"rows": [shape_message]})
     if len(raw_rows) > settings.PRCRS_BATCH_MAX_ROWS:
         return None, None, _too_many(len(raw_rows))
+    return body, raw_rows, None
+
+
+def _rows_from_json(request: HttpRequest):
+    body, raw_rows, problem = read_rows_body(request, _(
+        "\"rows\" must be a non-empty JSON array of objects with \"values\" (and optionally "
+        "\"context\" and \"id\")."))
+    if problem is not None:
+        return None, None, problem
     try:
         units = parse_units(body.get("units"))
     except UnitsRefused as refused:

@@ -27,7 +27,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 
 from predictor.access.rate_limits import charge
-from predictor.api.batch import _horizon_error, _read_batch_body, _too_many
+from predictor.api.batch import _horizon_error, _too_many, read_rows_body
 from predictor.api.predict import ALL, _api_view, _errors, _json
 from predictor.catalogue import CRS_GRADE_RANGE, DAY_RANGE
 from predictor.cohorts.cohort_validation import UNDEFINED_REASONS, UNSCORED_REASONS
@@ -90,16 +90,11 @@ def _whole(value, low: int, high: int) -> int | None:
 
 
 def _rows_from_json(request: HttpRequest):
-    body, problem = _read_batch_body(request)
+    body, raw_rows, problem = read_rows_body(request, _(
+        "\"rows\" must be a non-empty JSON array of objects with \"patient\", \"day\", "
+        "\"crs_grade\" and \"values\"."))
     if problem is not None:
         return None, None, problem
-    raw_rows = body.get("rows")
-    if not isinstance(raw_rows, list) or not raw_rows:
-        return None, None, _errors({"rows": [_("\"rows\" must be a non-empty JSON array of "
-                                               "objects with \"patient\", \"day\", "
-                                               "\"crs_grade\" and \"values\".")]})
-    if len(raw_rows) > settings.PRCRS_BATCH_MAX_ROWS:
-        return None, None, _too_many(len(raw_rows))
     rows, errors, seen = [], {}, {}
     for index, raw in enumerate(raw_rows):
         problems = []
