@@ -53,7 +53,7 @@ def make_rows(count: int, seed: int = 7) -> list[dict]:
     return rows
 
 
-REPEATS = 3
+REPEATS = 5
 
 
 def _timed(way, rows) -> float:
@@ -108,11 +108,15 @@ def in_process(counts: list[int], horizon: int, tiny: bool) -> None:
             rows = [BatchRow(r["values"], r.get("context"), r["id"]) for r in make_rows(count)]
             scores = score_batch(rows, [horizon], percent_input=False)
             assert not scores.errors, "every bench row must be scored"
-            seconds = {}
-            for name, way in ways.items():
-                settings.PRCRS_BATCH_TORCH_THREADS = threads if name.endswith("threads") else 1
-                seconds[name] = median(_timed(way, rows) for _ in range(REPEATS))
+            # Rounds of every way in turn, so a machine that slows down or speeds up during the
+            # run weighs on the batch and the loop alike.
+            runs: dict[str, list[float]] = {name: [] for name in ways}
+            for _ in range(REPEATS):
+                for name, way in ways.items():
+                    settings.PRCRS_BATCH_TORCH_THREADS = threads if name.endswith("threads") else 1
+                    runs[name].append(_timed(way, rows))
             settings.PRCRS_BATCH_TORCH_THREADS = 1
+            seconds = {name: median(times) for name, times in runs.items()}
             loop_s = seconds["per-row loop"]
             print(f"{count} rows:")
             for name, s in seconds.items():
