@@ -59,13 +59,17 @@ for bias, serve in ((0.0, True), (2.0, False)):
         activate(mv)
 """
 
+# started_at: before the transaction. committed_at is read after the commit returns, and a loaded
+# machine may run this process again only after the workers have switched: the activation's
+# window must end where the rollback starts, or the rollback's first answers count as late ones.
 ACTIVATE = """
 import json, time
 from predictor.model_versions.versions import activate
 from predictor.models import ModelVersion
 mv = ModelVersion.objects.get(horizon=1, combination="4", version={version})
+started_at = time.time()
 activate(mv)
-print(json.dumps({{"committed_at": time.time(), "label": mv.label}}))
+print(json.dumps({{"started_at": started_at, "committed_at": time.time(), "label": mv.label}}))
 """
 
 
@@ -262,7 +266,7 @@ def run_hot_swap(*, workers: int = 3, clients: int = 8, before: float = 1.5,
         "failure_kinds": sorted({s.error or str(s.status) for s in failures}),
         "workers_seen": len(set(by_worker.values())),
         "activation": switch_figures(samples, by_worker, switch["committed_at"], "h1-4-v1",
-                                     "h1-4-v2", rollback["committed_at"]),
+                                     "h1-4-v2", rollback["started_at"]),
         "rollback": switch_figures(samples, by_worker, rollback["committed_at"], "h1-4-v2",
                                    "h1-4-v1", float("inf")),
         "scratch": str(scratch) if keep else None,
