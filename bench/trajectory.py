@@ -59,7 +59,12 @@ from predictor.catalogue import COMBINATION_CODES, HORIZONS  # noqa: E402
 from predictor.training import baselines as bl  # noqa: E402
 from predictor.training.data import CartCohort, horizon_rows, load_cart  # noqa: E402
 from predictor.training.evaluate import calibrated_oof, patient_metrics, safe_auroc  # noqa: E402
-from predictor.training.folds import outer_fold_masks, patient_folds, patient_table  # noqa: E402
+from predictor.training.folds import (  # noqa: E402
+    fold_vector,
+    outer_fold_masks,
+    patient_folds,
+    patient_table,
+)
 from predictor.training.recipe import Recipe  # noqa: E402
 from predictor.training.trajectory import fit_trajectory_lr, rows_trajectory  # noqa: E402
 
@@ -100,7 +105,7 @@ def evaluate_slot(cohort: CartCohort, horizon: int, code: str, fold_of: dict[int
     traj = rows_trajectory(cohort, rows, code=code)
     grade = rows.grade_today.astype(np.float64)
     day = rows.day.astype(np.float64)
-    fold = np.array([fold_of[int(p)] for p in rows.patient])
+    fold = fold_vector(rows.patient, fold_of)
     oof = {key: np.full(len(y), np.nan) for key in KEYS}
     chosen = {key: [] for key in KEYS}
     for f in range(recipe.outer_folds):

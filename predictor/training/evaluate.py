@@ -22,7 +22,7 @@ from predictor.training import baselines as bl
 from predictor.training.calibration import actual_probabilities
 from predictor.training.data import HorizonRows
 from predictor.training.fit import predict_proba, train_network
-from predictor.training.folds import outer_fold_masks, row_folds, row_inner_validation
+from predictor.training.folds import fold_vector, outer_fold_masks, row_folds, row_inner_validation
 from predictor.training.recipe import Recipe
 
 NETWORK_FAMILIES = ("net_pre", "net")
@@ -137,7 +137,7 @@ def evaluate_slot(rows: HorizonRows, code: str, fold_of: dict[int, int], ever_of
     protocol for one slot. Returns OOF predictions and the choices made on inner validation."""
     x = rows.columns(code)
     y = rows.y
-    fold = np.array([fold_of[int(p)] for p in rows.patient])
+    fold = fold_vector(rows.patient, fold_of)
     k = recipe.outer_folds
     oof = {f: np.full(len(y), np.nan) for f in FAMILIES + REFERENCES}
     val_auroc = {f: [] for f in FAMILIES}

@@ -22,7 +22,7 @@ from predictor.training import context as cx
 from predictor.training.data import HorizonRows
 from predictor.training.evaluate import best_family, nested_global_selection, safe_auroc
 from predictor.training.fit import predict_proba, train_network
-from predictor.training.folds import outer_fold_masks
+from predictor.training.folds import fold_vector, outer_fold_masks
 from predictor.training.recipe import Recipe
 
 CTX_FAMILIES = ("ctx_lr", "ctx_lgbm", "ctx_stack", "ctx_net", "ctx_ens")
@@ -45,14 +45,10 @@ CTX_FAMILY_NAMES = {
 }
 
 
-def fold_vector(rows: HorizonRows, fold_of: dict[int, int]) -> np.ndarray:
-    return np.array([fold_of[int(p)] for p in rows.patient])
-
-
 def evaluate_reference(rows: HorizonRows, fold_of: dict[int, int], seed: int) -> dict:
     """Out-of-fold predictions of the no-lab reference (combination "0") for one horizon."""
     xctx = rows.context_columns("0")
-    fold = fold_vector(rows, fold_of)
+    fold = fold_vector(rows.patient, fold_of)
     oof = np.full(len(rows), np.nan)
     for f in np.unique(fold):
         test = fold == f
@@ -67,7 +63,7 @@ def evaluate_context_slot(rows: HorizonRows, code: str, fold_of: dict[int, int],
     """Patient-level CV of every context family for one (horizon, combination)."""
     x = rows.context_columns(code)
     y = rows.y
-    fold = fold_vector(rows, fold_of)
+    fold = fold_vector(rows.patient, fold_of)
     k = recipe.outer_folds
     families = CTX_FAMILIES if recipe.ctx_network else tuple(f for f in CTX_FAMILIES
                                                              if f != "ctx_net")

@@ -39,6 +39,11 @@ def patient_folds(cohort: CartCohort, k: int = 5, seed: int = 0) -> dict[int, in
     return _stratified_assign(ids, ever, k, np.random.default_rng(seed))
 
 
+def fold_vector(patient: np.ndarray, fold_of: dict[int, int]) -> np.ndarray:
+    """Each row's outer fold, from its patient's."""
+    return np.array([fold_of[int(p)] for p in patient])
+
+
 def outer_fold_masks(patient: np.ndarray, fold: np.ndarray, f: int, ever_of: dict[int, bool], *,
                      val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rows of outer fold ``f``: (test, inner validation, inner training) boolean masks.
