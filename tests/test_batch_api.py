@@ -157,6 +157,18 @@ def test_a_sheet_upload_is_scored_row_by_row(client, tiny_context_models):
     assert data["results"][1]["predictions"][0]["context"] == {"crs_grade": 1, "day": 1}
 
 
+def test_an_uploaded_sheet_stays_in_memory(client, tiny_models, settings, tmp_path):
+    # Were Django to spill the upload into a temporary file, this folder does not exist.
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "no-such-folder")
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 16
+    lines = ["day\t" + "\t".join(CYTO), "0\t" + "\t".join(str(v) for v in CYTO.values())]
+    sheet = io.BytesIO(("\n".join(lines) + "\n").encode())
+    sheet.name = "course.csv"
+    response = client.post(f"{URL}?lang=en", data={"sheet": sheet, "horizon": "1"})
+    assert response.status_code == 200, response.content
+    assert response.json()["summary"]["scored"] == 1
+
+
 def test_a_sheet_that_cannot_be_read_is_a_400_that_says_why(client, tiny_models):
     png = io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
     png.name = "course.xlsx"

@@ -37,6 +37,7 @@ from predictor.inputs.unit_entry import UnitsRefused, annotate_errors, convert_e
 from predictor.scoring.batch import BatchRow, BatchScores, no_cyclic_gc, score_batch
 from predictor.scoring.prediction import parse_horizons
 from predictor.scoring.prediction_log import record
+from predictor.web.course_views import BoundedMemoryUpload
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ def _horizon_error() -> dict:
 def predict_batch_view(request: HttpRequest) -> JsonResponse:
     """Score many rows (see the module docstring)."""
     if (request.content_type or "").lower() == "multipart/form-data":
+        request.upload_handlers = [BoundedMemoryUpload(request)]  # never a temporary file
         rows, horizon, problem = _rows_from_sheet(request)
     else:
         rows, horizon, problem = _rows_from_json(request)
