@@ -153,63 +153,119 @@ def _post_ok(request: HttpRequest) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Submission:
+    """What a POST asked for, once read: the sheet, the rows concerned, and whether the sheet
+    was submitted now (``fresh``) or carried back from an earlier answer."""
+
+    course: Course
+    rows: list
+    patient: str  # the patient named by the button or the carried form ("" when none)
+    fresh: bool
+
+
 def _post(request: HttpRequest, context: dict):
+    """Read the POST, charge its predictions, then run the one action it resolves to."""
     if not _post_ok(request):
         raise _PageError([_("The sheet is too large to send back from the page. Split it into "
                             "smaller sheets, or use the batch API.")], status=413)
-    action = _action(request.POST)
-    fresh = action == "score" and SWITCH_LANGUAGE not in request.POST
-    if fresh:
-        course = _submitted_course(request)
-    else:
-        # Opening or downloading one patient needs that patient's rows only.
-        only = (request.POST.get("open_patient") or request.POST.get("patient", "")
-                if action in ("patient", "download") else None)
-        try:
-            course = unpack_course(request.POST.get("sheet", ""), patient=only or None)
-        except SheetError as error:
-            raise _PageError(error.problems) from None
+    requested = _action(request.POST)
+    fresh = requested == "score" and SWITCH_LANGUAGE not in request.POST
     patient = request.POST.get("open_patient") or request.POST.get("patient", "")
-    rows = course.rows
-    if action in ("patient", "download") and course.is_cohort and patient:
+    course = (_submitted_course(request) if fresh
+              else _carried_course(request, patient if requested in ("patient", "download")
+                                   else None))
+    rows = _rows_asked(course, requested, patient)
+    one_patient = rows is not course.rows
+    action = _resolved_action(requested, course, one_patient)
+    _charge(request, context, predictions=len(rows))
+    # Carry the sheet as it came (a patient's view parsed only that patient's rows).
+    carry = pack_course(course) if fresh else request.POST.get("sheet", "").strip()
+    context.update(sheet=carry, is_cohort=course.is_cohort,
+                   can_validate=_can_validate(course), patient=patient if one_patient else "",
+                   view=action if action != "score" else "course",
+                   language_form_id=CARRY_FORM_ID, switch_name=SWITCH_LANGUAGE)
+    submission = Submission(course=course, rows=rows, patient=patient, fresh=fresh)
+    return ACTION_RUNNERS[action](request, context, submission)
+
+
+def _carried_course(request: HttpRequest, patient: str | None) -> Course:
+    """The sheet posted back by the page; opening or downloading one patient needs that
+    patient's rows only."""
+    try:
+        return unpack_course(request.POST.get("sheet", ""), patient=patient or None)
+    except SheetError as error:
+        raise _PageError(error.problems) from None
+
+
+def _rows_asked(course: Course, requested: str, patient: str) -> list:
+    """One patient's rows when a patient of a cohort is opened or downloaded, else all."""
+    if requested in ("patient", "download") and course.is_cohort and patient:
         rows = course.patients().get(patient)
         if rows is None:
             raise _PageError([_("This sheet has no patient “%(patient)s”.") % {
                 "patient": patient}])
-    elif action == "patient":
-        action = "cohort" if course.is_cohort else "course"
-    if action == "validate" and not _can_validate(course):
-        action = "cohort" if course.is_cohort else "course"
-    if action in ("score", "course") and course.is_cohort:
-        action = "cohort"
-    horizons = list(HORIZONS)
-    refused = charge(request, predictions=len(rows))
+        return rows
+    return course.rows
+
+
+def _resolved_action(requested: str, course: Course, one_patient: bool) -> str:
+    """The action to run: a view the sheet cannot show falls back to the whole sheet's."""
+    whole = "cohort" if course.is_cohort else "course"
+    if requested == "patient" and not one_patient:
+        return whole
+    if requested == "validate" and not _can_validate(course):
+        return whole
+    if requested in ("score", "course") and course.is_cohort:
+        return "cohort"
+    return requested
+
+
+def _charge(request: HttpRequest, context: dict, *, predictions: int) -> None:
+    refused = charge(request, predictions=predictions)
     if refused is not None:
         context["retry_after"] = str(refused.retry_after)
         raise _PageError([refused.message], status=429)
-    # Carry the sheet as it came (a patient's view parsed only that patient's rows).
-    carry = pack_course(course) if fresh else request.POST.get("sheet", "").strip()
-    context.update(sheet=carry, is_cohort=course.is_cohort,
-                   can_validate=_can_validate(course), patient=patient if rows is not course.rows
-                   else "", view=action if action != "score" else "course",
-                   language_form_id=CARRY_FORM_ID, switch_name=SWITCH_LANGUAGE)
-    if action == "validate":
-        seed = _seed(request.POST.get("seed"))
-        report = validate_rows(day_rows(course), horizons, seed=seed)
-        context.update(view="validate", seed=seed, resamples=report.resamples,
-                       validation=_validation_view(report))
-        return context
-    outcomes = score_rows(day_rows_of(rows), horizons)
-    if fresh:  # the other actions re-score rows that were logged when first scored
+
+
+def _scored(submission: Submission) -> list:
+    """The rows' outcomes; only a fresh sheet is logged (the other actions re-score rows that
+    were logged when first scored)."""
+    outcomes = score_rows(day_rows_of(submission.rows), list(HORIZONS))
+    if submission.fresh:
         prediction_log.record([p for o in outcomes for p in o.predictions], channel="web")
-    if action == "download":
-        return _download(request.POST.get("download", "xlsx"), _factor_names(), rows, outcomes,
-                         course.is_cohort, patient)
-    if action == "cohort":
-        context.update(view="cohort", patients=_patient_views(course, outcomes))
-        return context
-    context.update(_course_view(_factor_names(), rows, outcomes))
+    return outcomes
+
+
+def _show_course(request: HttpRequest, context: dict, submission: Submission) -> dict:
+    context.update(_course_view(_factor_names(), submission.rows, _scored(submission)))
     return context
+
+
+def _show_cohort(request: HttpRequest, context: dict, submission: Submission) -> dict:
+    context.update(view="cohort", patients=_patient_views(submission.course,
+                                                          _scored(submission)))
+    return context
+
+
+def _show_validation(request: HttpRequest, context: dict, submission: Submission) -> dict:
+    seed = _seed(request.POST.get("seed"))
+    report = validate_rows(day_rows(submission.course), list(HORIZONS), seed=seed)
+    context.update(view="validate", seed=seed, resamples=report.resamples,
+                   validation=_validation_view(report))
+    return context
+
+
+def _send_download(request: HttpRequest, context: dict, submission: Submission) -> HttpResponse:
+    outcomes = _scored(submission)
+    return _download(request.POST.get("download", "xlsx"), _factor_names(), submission.rows,
+                     outcomes, submission.course.is_cohort, submission.patient)
+
+
+# Every action the page knows (``ACTIONS``) -> the function that answers it.
+ACTION_RUNNERS = {"score": _show_course, "course": _show_course, "patient": _show_course,
+                  "cohort": _show_cohort, "validate": _show_validation,
+                  "download": _send_download}
 
 
 def _action(post) -> str:
