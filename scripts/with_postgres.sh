@@ -12,20 +12,35 @@ set -euo pipefail
 
 log() { echo "with_postgres: $*" >&2; }
 
+# PRCRS_PG_ROOT and PRCRS_PG_INSTALL=0 let tests/test_required_tools.py play a machine without
+# PostgreSQL; nothing else sets them.
+PG_ROOT=${PRCRS_PG_ROOT:-/usr/lib/postgresql}
 pg_bin_dir() {
     local dir
-    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+    dir=$(ls -d "$PG_ROOT"/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
     [ -n "$dir" ] && [ -x "$dir/initdb" ] && echo "$dir"
 }
 
-if ! PG_BIN=$(pg_bin_dir); then
+install_postgresql() {
     log "installing the Debian package postgresql"
-    SUDO=""
-    if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-        postgresql >/dev/null
-    PG_BIN=$(pg_bin_dir) || { log "no initdb after installing postgresql"; exit 1; }
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
+    $sudo apt-get update -qq \
+        && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+            postgresql >/dev/null
+}
+
+if ! PG_BIN=$(pg_bin_dir); then
+    if [ "${PRCRS_PG_INSTALL:-1}" != 0 ]; then
+        install_postgresql || log "could not install postgresql"
+    fi
+    if ! PG_BIN=$(pg_bin_dir); then
+        # The tests' shared rule: under CI a missing tool fails the run (status 1); elsewhere
+        # the run is skipped with the reason (status 0).
+        cd "$(dirname "$0")/.."
+        exec python3 -m tests.required_tools "PostgreSQL is not installed (no initdb under" \
+            "$PG_ROOT); the suite did not run against PostgreSQL"
+    fi
 fi
 
 if [ "$(id -u)" = 0 ]; then

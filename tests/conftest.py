@@ -16,6 +16,8 @@ from predictor.model_versions.baselines import parse_baseline_csv
 from predictor.model_versions.model_files import read_extra_files, read_manifest
 from predictor.scoring.registry import REGISTRY
 from tests.model_files import tiny_model_bytes
+# Tests that need a system tool: skipped locally, failed under CI when it is missing.
+from tests.required_tools import pytest_configure, pytest_runtest_setup  # noqa: F401 - hooks
 
 CYTOKINES = {"il2": "3.1", "il4": "2.5", "il6": "48", "il10": "7.2", "tnf_alpha": "4.4",
              "ifn_gamma": "12", "il17a": "6"}

@@ -17,8 +17,9 @@ from django.conf import settings
 from django.test import Client
 
 from predictor.models import Factor
+from tests.required_tools import chromium_problem, requires_tool
 from tests.test_browser import (  # noqa: F401 - browser is a fixture
-    CHROMEDRIVER, CHROMIUM, browser, console_problems, wait_for,
+    browser, console_problems, wait_for,
 )
 
 SCRIPT = "admin/prcrs/translation_tabs.js"
@@ -98,9 +99,7 @@ def page_problems(driver) -> list[str]:
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-@pytest.mark.skipif(not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-                    reason="Debian's chromium and chromium-driver are not installed "
-                           "(make system-packages installs them)")
+@requires_tool(chromium_problem())
 def test_an_admin_switches_a_factor_between_the_chinese_and_english_tabs(
         live_server, admin_user, browser):  # noqa: F811 - the fixture imported above
     from selenium.webdriver.common.by import By
@@ -148,9 +147,7 @@ def test_an_admin_switches_a_factor_between_the_chinese_and_english_tabs(
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-@pytest.mark.skipif(not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-                    reason="Debian's chromium and chromium-driver are not installed "
-                           "(make system-packages installs them)")
+@requires_tool(chromium_problem())
 def test_a_tab_with_a_validation_error_is_shown_first(
         live_server, admin_user, browser):  # noqa: F811 - the fixture imported above
     from selenium.webdriver.common.by import By

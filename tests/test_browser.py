@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CYTOKINES
+from tests.required_tools import CHROMEDRIVER, CHROMIUM, chromium_problem, requires_tool
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOTS = Path(tempfile.gettempdir())
 
 pytestmark = [
@@ -23,9 +22,7 @@ pytestmark = [
     # live_server needs committed data; serialized_rollback brings back the catalogue that the
     # data migration seeded, since the flush after each transactional test empties every table.
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.skipif(not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-                       reason="Debian's chromium and chromium-driver are not installed "
-                              "(make system-packages installs them)"),
+    requires_tool(chromium_problem()),
 ]
 
 

@@ -19,7 +19,6 @@ import os
 import re
 import resource
 import secrets
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -29,24 +28,14 @@ import pytest
 from bench.serving import free_port, pattern_values
 from tests.admin_http import AdminSession
 from tests.model_files import tiny_model_bytes
+from tests.required_tools import podman_problem, requires_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = os.environ.get("PRCRS_TEST_IMAGE", "prcrs-web:test")
 ADMIN_USER, ADMIN_PASSWORD = "container-admin", "Container-only-4b8e1d"
 
 
-def _podman_problem() -> str | None:
-    if shutil.which("podman") is None:
-        return "podman is not installed (make test-container installs Debian's podman and runc)"
-    result = subprocess.run(["podman", "info"], capture_output=True, text=True, timeout=60)
-    if result.returncode != 0:
-        return f"podman cannot run here: {result.stderr.strip()[-300:]}"
-    return None
-
-
-_PROBLEM = _podman_problem()
-pytestmark = [pytest.mark.slow, pytest.mark.container,
-              pytest.mark.skipif(_PROBLEM is not None, reason=_PROBLEM or "")]
+pytestmark = [pytest.mark.slow, pytest.mark.container, requires_tool(podman_problem())]
 
 
 def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:

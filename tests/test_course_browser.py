@@ -13,9 +13,8 @@ import pytest
 from openpyxl import load_workbook
 
 from tests.conftest import CYTOKINES
+from tests.required_tools import chromium_problem, requires_tool
 from tests.test_browser import (
-    CHROMEDRIVER,
-    CHROMIUM,
     console_problems,
     screenshot,
     wait_for,
@@ -24,9 +23,7 @@ from tests.test_browser import (
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.skipif(not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-                       reason="Debian's chromium and chromium-driver are not installed "
-                              "(make system-packages installs them)"),
+    requires_tool(chromium_problem()),
 ]
 
 

@@ -15,7 +15,8 @@ import pytest
 
 from bench.serving import PYTHON, ROOT, LoopbackSite, write_tiny_models
 from tests.http_session import HttpSession
-from tests.nginx_proxy import nginx_available, nginx_proxy
+from tests.nginx_proxy import nginx_proxy
+from tests.required_tools import nginx_problem, tool_missing
 
 pytestmark = pytest.mark.slow
 
@@ -41,8 +42,9 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def proxy_port(site):
-    if not nginx_available():
-        pytest.skip("nginx is not installed (Debian package nginx)")
+    problem = nginx_problem()
+    if problem is not None:
+        tool_missing(problem)
     with nginx_proxy([("127.0.0.1", site.port)]) as base_url:
         yield int(base_url.rsplit(":", 1)[1])
 

@@ -35,26 +35,22 @@ import pytest
 from bench.serving import LoopbackSite, children_of, free_port, pattern_values, write_tiny_models
 from tests.admin_http import AdminSession
 from tests.model_files import tiny_model_bytes
-from tests.nginx_proxy import access_log_entries, nginx_available, nginx_proxy
+from tests.nginx_proxy import access_log_entries, nginx_proxy
+from tests.required_tools import (
+    nginx_problem,
+    postgresql_bin,
+    postgresql_problem,
+    requires_tool,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _pg_bin() -> Path | None:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
-    return found[-1].parent if found else None
 
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.scaleout,
-    pytest.mark.skipif(not nginx_available(),
-                       reason="nginx is not installed (make test-scaleout installs "
-                              "Debian's nginx)"),
-    pytest.mark.skipif(_pg_bin() is None,
-                       reason="PostgreSQL is not installed (make test-scaleout installs Debian's "
-                              "postgresql)"),
+    requires_tool(nginx_problem()),
+    requires_tool(postgresql_problem()),
 ]
 
 ADMIN_USER, ADMIN_PASSWORD = "scaleout-admin", "Scale-out-only-7f3a9c"
@@ -69,7 +65,7 @@ class ThrowawayPostgres:
     """
 
     def __init__(self, work: Path):
-        self.bin = _pg_bin()
+        self.bin = postgresql_bin()
         self.work = work
         self.data = work / "data"
         self.port = free_port()
