@@ -15,6 +15,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/", include("predictor.api.urls")),
     path("fhir/r4/", include("predictor.fhir.urls")),
+    path("cds-services", include("predictor.cds_hooks.urls")),
 ]
 urlpatterns += i18n_patterns(
     path(settings.PRCRS_ADMIN_URL, admin.site.urls),

@@ -20,6 +20,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from predictor.catalogue import FACTORS_BY_KEY
@@ -187,7 +188,9 @@ def _unit_error(item: Located, match: CodeMatch, quantity) -> FhirRefusal:
 
 def _factor_label(key: str) -> str:
     spec = FACTORS_BY_KEY.get(key)
-    return spec.name_en if spec else key
+    if spec is None:
+        return key
+    return spec.name_zh if (translation.get_language() or "").startswith("zh") else spec.name_en
 
 
 def _is_infusion(resource) -> bool:
