@@ -8,9 +8,15 @@ PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
 .PHONY: serve test test-postgres test-container test-scaleout setup system-packages \
-	scaleout-packages messages static migrate
+	scaleout-packages messages static migrate fhir-test-server
 
-setup: system-packages $(VENV)/.installed messages static
+setup: system-packages $(VENV)/.installed messages static fhir-test-server
+
+# The in-memory FHIR server the CDS Hooks tests start (tests/fhir_server, from its lockfile).
+fhir-test-server: tests/fhir_server/node_modules/.installed
+tests/fhir_server/node_modules/.installed: tests/fhir_server/package.json tests/fhir_server/package-lock.json
+	cd tests/fhir_server && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +33,8 @@ system-packages:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \

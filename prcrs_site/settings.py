@@ -247,3 +247,22 @@ PRCRS_PREDICTION_LOG = env_bool("PRCRS_PREDICTION_LOG", True)
 # (see predictor.scoring.prediction_log).
 PRCRS_PREDICTION_LOG_ASYNC = env_bool("PRCRS_PREDICTION_LOG_ASYNC", True)
 PRCRS_PREDICTION_LOG_FLUSH_SECONDS = env_float("PRCRS_PREDICTION_LOG_FLUSH_SECONDS", 0.05)
+
+# Hospital integration (FHIR R4 and CDS Hooks, docs/integration.md).
+# Largest FHIR Bundle or hook request accepted (below DATA_UPLOAD_MAX_MEMORY_SIZE, which Django
+# applies to request.body): about 30 days x 45 Observations of one patient fit in 2 MiB.
+PRCRS_FHIR_MAX_BODY_BYTES = env_int("PRCRS_FHIR_MAX_BODY_BYTES", 2 * 1024 * 1024)
+# The service's address as the EHR sees it (behind a proxy): the JWT "aud" of every hook call,
+# the base of links in cards. Empty: taken from the request (scheme, Host).
+PRCRS_PUBLIC_URL = env_str("PRCRS_PUBLIC_URL", "").rstrip("/")
+# Accepted JWT issuers (comma-separated), a JWKS file with their public keys, and optionally a
+# JWKS URL per issuer ("issuer=url,issuer=url"). Without issuers every hook call is refused.
+PRCRS_CDS_ISSUERS = tuple(i.strip() for i in env_str("PRCRS_CDS_ISSUERS", "").split(",")
+                          if i.strip())
+PRCRS_CDS_JWKS_FILE = env_str("PRCRS_CDS_JWKS_FILE", "")
+PRCRS_CDS_JWKS_URLS = env_str("PRCRS_CDS_JWKS_URLS", "")
+# Card indicator: the highest of the three probabilities at or above these is warning/critical.
+PRCRS_CDS_WARNING_AT = env_float("PRCRS_CDS_WARNING_AT", 0.10)
+PRCRS_CDS_CRITICAL_AT = env_float("PRCRS_CDS_CRITICAL_AT", 0.30)
+# Seconds a hook waits for the EHR's FHIR server when prefetch is absent.
+PRCRS_CDS_FHIR_TIMEOUT = env_float("PRCRS_CDS_FHIR_TIMEOUT", 3.0)

@@ -14,6 +14,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/", include("predictor.api.urls")),
+    path("fhir/r4/", include("predictor.fhir.urls")),
+    path("cds-services", include("predictor.cds_hooks.urls")),
 ]
 urlpatterns += i18n_patterns(
     path(settings.PRCRS_ADMIN_URL, admin.site.urls),

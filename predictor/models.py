@@ -269,3 +269,14 @@ class RateCounter(models.Model):
         constraints = [models.UniqueConstraint(fields=["client", "window_start"],
                                                name="one_counter_per_client_window")]
         indexes = [models.Index(fields=["window_start"], name="ratecounter_window")]
+
+
+class CdsTokenUse(models.Model):
+    """A CDS Hooks JWT already seen (issuer and ``jti``), kept until it expires, so a replayed
+    token is refused by every worker and replica (predictor.cds_hooks.auth)."""
+
+    token = models.CharField(max_length=255, unique=True)  # "<iss>|<jti>", cut to fit
+    expires_at = models.BigIntegerField()  # the token's exp (Unix time)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="cdstokenuse_expiry")]

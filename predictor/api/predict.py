@@ -32,7 +32,9 @@ in the language of ``?lang=en|zh-hans`` or else ``Accept-Language`` (Chinese by 
   need has no serving model or the model gave no valid result; 405 for any other method.
 - ``GET /api/v1/catalogue``: panels, factors (limits in API units; ``units``: every unit the
   factor accepts, the catalogue's first, with ``multiply``/``divide`` to it, and ``us_unit``),
-  the context inputs, combinations, horizons.
+  the context inputs, combinations, horizons; each factor and context input has ``codes``:
+  ``[{"system": "http://loinc.org", "code": "26881-3", "display": ..., "unit": "pg/mL"}]``
+  (UCUM units; ``predictor.interop.codes``, docs/integration.md).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ from predictor.inputs.unit_entry import (
     parse_units,
 )
 from predictor.inputs.units import accepted_units, us_unit
+from predictor.interop.codes import context_codes_json, factor_codes_json
 from predictor.live_catalogue import LiveCatalogue, live_catalogue
 from predictor.scoring.prediction import (
     HorizonPrediction,
@@ -301,6 +304,8 @@ def catalogue_view(request: HttpRequest) -> JsonResponse:
             # What "units" may name for this factor (the catalogue's first), and what "us" picks.
             "units": [_unit_json(u) for u in accepted_units(f.key)],
             "us_unit": us_unit(f.key).symbol if us_unit(f.key) else None,
+            # LOINC (or the site's) codes with their UCUM units, for FHIR Observations.
+            "codes": factor_codes_json(f.key),
             "help": str(f.help_text), "is_fraction": f.is_fraction,
             "hard": {"min": f.limits.hard_min, "max": f.limits.hard_max},
             "typical": {"min": f.limits.typical_min, "max": f.limits.typical_max},
@@ -310,10 +315,12 @@ def catalogue_view(request: HttpRequest) -> JsonResponse:
             "inputs": [
                 {"key": "crs_grade", "name": _("Today's CRS grade (ASTCT)"),
                  "help": _("ASTCT grade of cytokine release syndrome today, 0 (none) to 4."),
-                 "integer": True, "min": CRS_GRADE_RANGE[0], "max": CRS_GRADE_RANGE[1]},
+                 "integer": True, "min": CRS_GRADE_RANGE[0], "max": CRS_GRADE_RANGE[1],
+                 "codes": context_codes_json("crs_grade")},
                 {"key": "day", "name": _("Day since CAR-T infusion"),
                  "help": _("Days since the CAR-T infusion; the infusion day is 0."),
-                 "integer": True, "min": DAY_RANGE[0], "max": DAY_RANGE[1]},
+                 "integer": True, "min": DAY_RANGE[0], "max": DAY_RANGE[1],
+                 "codes": context_codes_json("day")},
             ],
             "keys": list(CONTEXT_KEYS),
         },
