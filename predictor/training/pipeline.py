@@ -326,7 +326,8 @@ def run(cart_source, covid_source, out_dir: Path | None, recipe: Recipe | None =
     ctx_results = {(h, c): done[("ctx", h, c)] for h, c in slots} if opts.context else {}
     timings["evaluation_s"] = time.time() - t
     summary = {"slots": {}, "recipe": recipe.to_dict(), "seed": opts.seed,
-               "patients": int(len(ids)), "families": FAMILY_NAMES}
+               "patients": int(len(ids)), "families": FAMILY_NAMES,
+               "cleaning": cart.cleaning, "patient_days": int(len(cart.values))}
     t = time.time()
     summary["global_selection_per_fold"] = add_global_selection(results, recipe.outer_folds)
     for (h, code) in slots:
