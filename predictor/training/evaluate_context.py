@@ -16,6 +16,7 @@ Families (all choices on inner-validation patients only):
 from __future__ import annotations
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 from predictor.training import baselines as bl
 from predictor.training import context as cx
@@ -38,7 +39,9 @@ CTX_FAMILY_NAMES = {
                   "(penalty chosen on inner validation)"),
     "ctx_net": "PrCRS net with CRS grade and day as two more inputs (no pre-training)",
     "ctx_ens": "Ensemble: stacked + LightGBM on labs + context (1/2 each)",
-    "reference": "No lab: today's CRS grade (one-hot) + day since infusion (logistic regression)",
+    "reference": "No lab: today's CRS grade + day since infusion (monotone logistic regression, "
+                 "predictor/no_lab_reference.py)",
+    "plain_lr": "Plain logistic regression on grade + day (two numbers, sklearn defaults)",
     "ctx_selected_global": ("Nested global selection among the shippable context families "
                             "(chosen per fold on the mean inner-validation AUROC over the "
                             "slots): the shipping rule"),
@@ -46,15 +49,19 @@ CTX_FAMILY_NAMES = {
 
 
 def evaluate_reference(rows: HorizonRows, fold_of: dict[int, int], seed: int) -> dict:
-    """Out-of-fold predictions of the no-lab reference (combination "0") for one horizon."""
+    """Out-of-fold predictions of the no-lab reference (combination "0") for one horizon, and
+    of the plain logistic regression on grade + day (``plain_lr``: sklearn's defaults on the two
+    numbers; its own probability is the bar issue 15 sets for the served Brier)."""
     xctx = rows.context_columns("0")
     fold = fold_vector(rows.patient, fold_of)
-    oof = np.full(len(rows), np.nan)
+    oof = {"reference": np.full(len(rows), np.nan), "plain_lr": np.full(len(rows), np.nan)}
     for f in np.unique(fold):
         test = fold == f
-        oof[test] = cx.fit_reference(xctx[~test], rows.y[~test], seed + 17 * int(f)) \
-            .predict_proba(xctx[test])
-    return {"oof": {"reference": oof}, "fold": fold}
+        oof["reference"][test] = cx.fit_reference(xctx[~test], rows.y[~test],
+                                                  seed + 17 * int(f)).predict_proba(xctx[test])
+        plain = LogisticRegression(max_iter=2000).fit(xctx[~test], rows.y[~test])
+        oof["plain_lr"][test] = plain.predict_proba(xctx[test])[:, 1]
+    return {"oof": oof, "fold": fold}
 
 
 def evaluate_context_slot(rows: HorizonRows, code: str, fold_of: dict[int, int],
