@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predictor.catalogue import FACTOR_KEYS, FACTORS, combination_factor_keys
+from predictor.catalogue import FACTOR_KEYS, FACTORS, FACTORS_BY_KEY, combination_factor_keys
 from predictor.training import synthetic
 from predictor.training.data import (COVID_UNIT_FACTORS, SheetError, cart_frame_to_cohort,
                                      covid_frame_to_cohort, covid_matrix, default_data_dir,
@@ -142,3 +142,71 @@ def test_real_sheet_sodium_slips_are_fixed_and_chloride_is_not_trained_on():
     assert cart.values["sodium"].min() >= 90 and cart.values["sodium"].max() <= 200
     assert cart.values["chloride"].nunique() == 1
     assert cart.sheet_values["chloride"].median() < 20  # the sheet's non-chloride quantity
+
+
+# --- cleaning rules (item 6 of issue 15): each on rows built here -------------------------------
+
+def _cohort_with(key: str, values: list[float]):
+    """A one-patient cohort whose ``key`` column holds ``values`` (one per day); every other
+    factor a plausible constant."""
+    frame = _tiny_cart([[0] * len(values)])
+    for f in FACTORS:
+        frame[f.sheet_column] = 0.5 if f.is_fraction else float(np.mean(f.typical) or 1.0)
+    frame[FACTORS_BY_KEY[key].sheet_column] = values
+    return cart_frame_to_cohort(frame)
+
+
+def _rows_changed(cohort, rule: str) -> int:
+    return next(c["rows"] for c in cohort.cleaning if c["rule"] == rule)
+
+
+def test_albumin_in_g_per_dl_is_multiplied_by_ten_where_plausible():
+    cohort = _cohort_with("albumin", [3.5, 2.0, 40.0, 0.3, 80.0])
+    v = cohort.values["albumin"].tolist()
+    assert v[:3] == pytest.approx([35.0, 20.0, 40.0])
+    # 0.3 x 10 = 3 g/L is still impossible, 80 is above the hard limit: both missing (median)
+    median = float(np.median([35.0, 20.0, 40.0]))
+    assert v[3:] == pytest.approx([median, median])
+    assert _rows_changed(cohort, "albumin_unit_slip") == 2
+    assert _rows_changed(cohort, "albumin_outside_hard_limits") == 2
+
+
+def test_haemoglobin_in_g_per_dl_is_multiplied_by_ten():
+    cohort = _cohort_with("hemoglobin", [9.0, 8.5, 120.0, 0.5])
+    v = cohort.values["hemoglobin"].tolist()
+    assert v[:3] == pytest.approx([90.0, 85.0, 120.0])
+    assert v[3] == pytest.approx(90.0)  # 0.5 -> 5 g/L impossible: missing, the median
+    assert _rows_changed(cohort, "hemoglobin_unit_slip") == 2
+
+
+@pytest.mark.parametrize("key,bad,good", [("pt", 1.1, 13.0), ("aptt", 3.2, 35.0),
+                                          ("creatinine", 1.2, 80.0)])
+def test_impossible_low_values_are_missing_never_converted(key, bad, good):
+    cohort = _cohort_with(key, [bad, good, good, bad])
+    assert cohort.values[key].tolist() == pytest.approx([good] * 4)
+    assert _rows_changed(cohort, f"{key}_impossible") == 2
+
+
+def test_every_value_the_site_refuses_is_missing_in_training():
+    from predictor.catalogue import FACTORS_BY_KEY as F
+
+    cohort = _cohort_with("rbc", [0.14, 4.0, 11.5, 4.2])
+    assert cohort.values["rbc"].tolist() == pytest.approx([4.1, 4.0, 4.1, 4.2])
+    for f in FACTORS:
+        low, high = F[f.key].hard
+        if f.key not in ("chloride",):
+            assert ((cohort.values[f.key] >= low) & (cohort.values[f.key] <= high)).all(), f.key
+
+
+def test_cleaning_doc_lists_every_rule_with_its_counts(tmp_path):
+    from predictor.training.data import CLEANING_RULES, write_cleaning_doc
+
+    cohort = _cohort_with("pt", [1.0, 12.0, 0.9])
+    out = tmp_path / "training-data.md"
+    write_cleaning_doc(cohort.cleaning, len(cohort.values), "built.xlsx", out)
+    text = out.read_text()
+    assert len(CLEANING_RULES) == len(cohort.cleaning)
+    for rule in CLEANING_RULES:
+        assert f"`{rule.name}`" in text
+    assert "| `pt_impossible` | pt < 5 s" in text and text.split("`pt_impossible`")[1] \
+        .split("\n")[0].endswith("| 2 |")

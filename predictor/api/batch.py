@@ -246,14 +246,21 @@ class _ResultWriter:
     def _prediction(self, column, k: int, flagged: list[str], context) -> dict:
         plan = self._plan(column.plan[k])
         probability = column.probability[k]
+        reference = column.reference[k]
+        # the file says its labs add nothing: the no-lab reference's number leads (as predict())
+        reference_leads = plan["labs_add_information"] is False and reference >= 0 \
+            and not plan["reference_only"]
+        lead = "ref_" if reference_leads else ""
         data = {
             "horizon": column.horizon,
             "combination": plan["combination"],
-            "probability": probability,
-            "interval": [column.low[k], column.high[k]],
-            "raw_probability": column.raw[k],
-            "reference": {"n": column.n[k], "severe": column.severe[k]},
-            "model_version": plan["model_version"],
+            "probability": getattr(column, lead + "probability")[k],
+            "interval": [getattr(column, lead + "low")[k], getattr(column, lead + "high")[k]],
+            "raw_probability": getattr(column, lead + "raw")[k],
+            "reference": {"n": getattr(column, lead + "n")[k],
+                          "severe": getattr(column, lead + "severe")[k]},
+            "model_version": (self.scores.references[reference].version_label
+                              if reference_leads else plan["model_version"]),
             "ignored": plan["ignored"],
             "imputed": plan["imputed"],
             "unused": plan["unused"],
@@ -261,7 +268,17 @@ class _ResultWriter:
         }
         if context is not None:
             data["context"] = context
-            reference = column.reference[k]
+            warnings = self.scores.range_warnings(self.scores.plans[column.plan[k]], reference,
+                                                  context)
+            data["warnings"] = [str(w.message) for w in warnings]
+            data["range_warnings"] = [w.as_json() for w in warnings]
+            if reference_leads:
+                data["headline"] = "no_lab_reference"
+                data["with_labs"] = {
+                    "probability": probability, "interval": [column.low[k], column.high[k]],
+                    "raw_probability": column.raw[k],
+                    "reference": {"n": column.n[k], "severe": column.severe[k]},
+                    "model_version": plan["model_version"]}
             if plan["reference_only"] or reference < 0:
                 data["no_lab_reference"], data["labs_change"] = None, None
             else:

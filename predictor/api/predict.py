@@ -22,8 +22,13 @@ in the language of ``?lang=en|zh-hans`` or else ``Accept-Language`` (Chinese by 
   200 with one prediction object, or ``{"predictions": [...]}`` for ``"all"``; each carries
   ``probability`` with its 95 % ``interval`` [low, high] (Wilson, from ``reference`` K of N),
   ``context`` (or null), and with a context ``no_lab_reference`` (the same fields for the
-  model of CRS grade and day alone), ``labs_change`` (probability minus the reference's) and
-  ``labs_add_information``; without a context ``context_gain`` (patient-level CV AUROC and
+  model of CRS grade and day alone), ``labs_change`` (the labs + context file's probability
+  minus the reference's) and ``labs_add_information`` (true, false or null = no claim); where
+  it is false the headline ``probability`` is the no-lab reference's (``headline``:
+  ``"no_lab_reference"``) and the labs + context file's own answer is ``with_labs``;
+  ``warnings`` (strings) include inputs beyond what the files were trained on, also as
+  ``range_warnings`` objects (``code`` day_clamped / grade_sparse, ``value``, ``used``,
+  ``rows``, ``message``); without a context ``context_gain`` (patient-level CV AUROC and
   Brier of the labs-only and the labs+context file) and a one-line ``context_note``; and
   ``converted``: for each value given in a unit other than the catalogue's, ``{"entered": 126,
   "unit": "mg/dL", "si": 6.9937..., "si_unit": "mmol/L"}`` (``si`` is what the model used).
@@ -229,7 +234,9 @@ def _prediction_json(result: HorizonPrediction, catalogue: LiveCatalogue,
         "imputed": list(result.imputed),
         "imputed_values": dict(result.imputed),
         "warnings": [_("%(factor)s: %(message)s") % {"factor": name(key), "message": message}
-                     for key, message in annotate_flags(result.flags, conversions).items()],
+                     for key, message in annotate_flags(result.flags, conversions).items()]
+        + [str(w.message) for w in result.range_warnings],
+        "range_warnings": [w.as_json() for w in result.range_warnings],
         "converted": {key: c.as_json() for key, c in conversions.items()},
         "disclaimer": _("For research use only; not a substitute for clinical judgement."),
     }
@@ -253,8 +260,10 @@ def _context_json(result: HorizonPrediction) -> dict:
                 "explanation": _explanation(ref.reference_n, ref.reference_severe)},
             "labs_change": result.labs_change,
             "labs_add_information": result.labs_add_information,
-            "labs_note": None if result.labs_add_information else _(
+            "labs_note": None if result.labs_add_information is not False else _(
                 "For these inputs the labs do not change the estimate."),
+            "headline": "no_lab_reference" if result.with_labs is not None else "model",
+            "with_labs": None if result.with_labs is None else result.with_labs.as_json(),
             "context_model_missing": result.context_model_missing,
         }
     gain = result.context_gain

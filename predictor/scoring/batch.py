@@ -31,11 +31,14 @@ from predictor.scoring.prediction import (
     ModelUnavailable,
     _medians,
     _no_combination_error,
+    _reference_model,
     _unused,
     context_gain,
 )
+from predictor.scoring.headline import labs_add_information
 from predictor.scoring.registry import REGISTRY, ServingModel, Snapshot
 from predictor.scoring.selection import choose_combination
+from predictor.scoring.trained_ranges import last_trained_day
 
 __all__ = ["BatchRow", "RowOutcome", "BatchScores", "predict_batch", "score_batch", "no_cyclic_gc"]
 
@@ -169,7 +172,7 @@ class _Planner:
         work = [(model, _Segment(column, (rank, 0), group.rows, self._inputs(model, group, plan),
                                  plan_index))]
         if group.context and not plan.reference_only:
-            reference = self.snapshot.get(column.horizon, REFERENCE_COMBINATION, CONTEXT_BOTH)
+            reference = _reference_model(self.snapshot, column.horizon)
             if reference is not None:
                 work.append((reference, _Segment(column, (rank, 1), group.rows,
                                                  self._inputs(reference, group, None), -1)))
@@ -185,7 +188,7 @@ class _Planner:
         return self._plans[key]
 
     def _reference_plan(self, horizon: int) -> Plan:
-        model = self.snapshot.get(horizon, REFERENCE_COMBINATION, CONTEXT_BOTH)
+        model = _reference_model(self.snapshot, horizon)
         if model is None:
             raise ModelUnavailable(horizon, REFERENCE_COMBINATION)
         return Plan(horizon, REFERENCE_COMBINATION, model)
@@ -211,8 +214,7 @@ class _Planner:
                                                                    combination)
             gain = self._gains[(horizon, combination)]
         return Plan(horizon, combination, model, selection.ignored, selection.imputed,
-                    labs_add_information=bool(model.manifest.get("labs_add_information", True))
-                    if model.context else True,
+                    labs_add_information=labs_add_information(model),
                     unused=_unused(model), context_gain=gain,
                     context_model_missing=group.context and not model.context)
 
@@ -224,8 +226,10 @@ class _Planner:
         inputs = np.empty((len(group.rows), model.width), dtype=np.float32)
         for c, key in enumerate(model.factor_keys):
             inputs[:, c] = group.x[:, position[key]] if key in position else plan.imputed[key]
+        last_day = last_trained_day(model.manifest)  # never beyond the trained days
+        day = group.day if last_day is None else np.minimum(group.day, last_day)
         for c, key in enumerate(model.context_keys, start=len(model.factor_keys)):
-            inputs[:, c] = group.grade if key == "crs_grade" else group.day
+            inputs[:, c] = group.grade if key == "crs_grade" else day
         return inputs
 
 

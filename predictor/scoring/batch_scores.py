@@ -19,8 +19,10 @@ from predictor.catalogue import REFERENCE_COMBINATION
 from predictor.inputs.validation import FactorLimits
 from predictor.scoring.batch_intake import RowGroup
 from predictor.scoring.intervals import wilson_interval
+from predictor.scoring.headline import with_reference_headline
 from predictor.scoring.prediction import ContextGain, HorizonPrediction, ReferencePrediction
 from predictor.scoring.registry import ServingModel
+from predictor.scoring.trained_ranges import range_warnings
 
 
 @dataclass
@@ -50,7 +52,7 @@ class Plan:
     model: ServingModel
     ignored: tuple[str, ...] = ()
     imputed: dict[str, float] = field(default_factory=dict)
-    labs_add_information: bool = True
+    labs_add_information: bool | None = None
     unused: tuple[str, ...] = ()
     context_gain: ContextGain | None = None
     context_model_missing: bool = False
@@ -172,7 +174,8 @@ class BatchScores:
                 probability=column.probability[i], raw_probability=column.raw[i],
                 reference_n=column.n[i], reference_severe=column.severe[i],
                 model_version=plan.model.version_label, ignored=(), imputed={},
-                context=context, interval=(column.low[i], column.high[i]))
+                context=context, interval=(column.low[i], column.high[i]),
+                range_warnings=range_warnings([plan.model.manifest], context))
         reference = None
         if column.reference[i] >= 0:
             reference = ReferencePrediction(
@@ -181,7 +184,7 @@ class BatchScores:
                 self.references[column.reference[i]].version_label)
         imputed = plan.imputed
         inputs = {k: values[k] if k in values else imputed[k] for k in plan.model.factor_keys}
-        return HorizonPrediction(
+        return with_reference_headline(HorizonPrediction(
             horizon=column.horizon, combination=plan.combination,
             probability=column.probability[i], raw_probability=column.raw[i],
             reference_n=column.n[i], reference_severe=column.severe[i],
@@ -189,4 +192,12 @@ class BatchScores:
             flags=flags, inputs=inputs, context=context,
             interval=(column.low[i], column.high[i]), no_lab_reference=reference,
             labs_add_information=plan.labs_add_information, context_gain=plan.context_gain,
-            unused=plan.unused, context_model_missing=plan.context_model_missing)
+            unused=plan.unused, context_model_missing=plan.context_model_missing,
+            range_warnings=self.range_warnings(plan, column.reference[i], context)))
+
+    def range_warnings(self, plan: Plan, reference: int, context) -> tuple:
+        """What the answer must say about a context beyond the files' trained ranges."""
+        manifests = [plan.model.manifest] if plan.model.context else []
+        if reference >= 0:
+            manifests.append(self.references[reference].manifest)
+        return range_warnings(manifests, context)

@@ -23,10 +23,13 @@ from predictor.catalogue import (
 )
 from predictor.inputs.context import check_context, context_given
 from predictor.inputs.validation import NotANumber, check_values, parse_number
+from predictor import no_lab_reference
 from predictor.live_catalogue import LiveCatalogue, live_catalogue
+from predictor.scoring.headline import WithLabs, labs_add_information, with_reference_headline
 from predictor.scoring.intervals import wilson_interval
 from predictor.scoring.registry import REGISTRY, ServingModel, Snapshot
 from predictor.scoring.selection import Selection, cheapest_shortfall, choose_combination
+from predictor.scoring.trained_ranges import model_context, range_warnings
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +78,22 @@ class HorizonPrediction:
     context: dict[str, int] | None = None  # parsed CRS grade and day, when given
     interval: tuple[float, float] = (0.0, 1.0)  # Wilson 95 % from reference_severe of _n
     no_lab_reference: ReferencePrediction | None = None
-    labs_add_information: bool = True
+    # the file's claim (``headline``): True, False (then the headline is the reference's and
+    # ``with_labs`` holds the labs + context number) or None (no claim either way)
+    labs_add_information: bool | None = None
     context_gain: ContextGain | None = None
     unused: tuple[str, ...] = ()  # factor keys the serving file accepts but does not use
     context_model_missing: bool = False  # context given, but no labs+context file installed
+    with_labs: WithLabs | None = None
+    range_warnings: tuple = ()  # ``trained_ranges.RangeWarning``: inputs beyond the training
 
     @property
     def labs_change(self) -> float | None:
         """What the labs changed over the no-lab reference (probability points), if shown."""
         if self.no_lab_reference is None:
             return None
-        return self.probability - self.no_lab_reference.probability
+        own = self.with_labs.probability if self.with_labs is not None else self.probability
+        return own - self.no_lab_reference.probability
 
 
 class InvalidInput(Exception):
@@ -188,12 +196,16 @@ def _run(model: ServingModel, vector: list[float], horizon: int) -> float:
     return raw
 
 
+def _reference_model(snapshot: Snapshot, horizon: int) -> ServingModel | None:
+    return snapshot.get(horizon, no_lab_reference.COMBINATION, no_lab_reference.CONTEXT)
+
+
 def _reference(snapshot: Snapshot, horizon: int, context: dict[str, int]
                ) -> ReferencePrediction | None:
-    model = snapshot.get(horizon, REFERENCE_COMBINATION, CONTEXT_BOTH)
+    model = _reference_model(snapshot, horizon)
     if model is None:
         return None
-    raw = _run(model, model.input_vector((), context), horizon)
+    raw = _run(model, model.input_vector((), model_context(model.manifest, context)), horizon)
     ref = model.calibration.lookup(raw)
     return ReferencePrediction(ref.probability, wilson_interval(ref.severe, ref.n), raw, ref.n,
                                ref.severe, model.version_label)
@@ -265,9 +277,11 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
                  else None) or snapshot.get(horizon, selection.combination)
         if model is None:
             raise ModelUnavailable(horizon, selection.combination)
-        raw = _run(model, model.input_vector(selection.vector, ctx), horizon)
+        raw = _run(model, model.input_vector(selection.vector,
+                                             model_context(model.manifest, ctx)), horizon)
         found = model.calibration.lookup(raw)
-        results.append(HorizonPrediction(
+        reference_model = _reference_model(snapshot, horizon) if ctx is not None else None
+        results.append(with_reference_headline(HorizonPrediction(
             horizon=horizon, combination=selection.combination,
             probability=found.probability, raw_probability=raw,
             reference_n=found.n, reference_severe=found.severe,
@@ -276,12 +290,14 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
             inputs=dict(zip(model.factor_keys, selection.vector)),
             context=ctx, interval=wilson_interval(found.severe, found.n),
             no_lab_reference=_reference(snapshot, horizon, ctx) if ctx is not None else None,
-            labs_add_information=bool(model.manifest.get("labs_add_information", True))
-            if model.context else True,
+            labs_add_information=labs_add_information(model),
             context_gain=context_gain(snapshot, horizon, selection.combination)
             if ctx is None else None,
             unused=_unused(model),
-            context_model_missing=ctx is not None and not model.context))
+            context_model_missing=ctx is not None and not model.context,
+            range_warnings=range_warnings(
+                [m.manifest for m in (model, reference_model) if m is not None and m.context],
+                ctx))))
     return results
 
 
@@ -289,8 +305,10 @@ def _reference_alone(snapshot: Snapshot, horizon: int, ctx: dict[str, int]) -> H
     reference = _reference(snapshot, horizon, ctx)
     if reference is None:
         raise ModelUnavailable(horizon, REFERENCE_COMBINATION)
+    model = _reference_model(snapshot, horizon)
     return HorizonPrediction(
         horizon=horizon, combination=REFERENCE_COMBINATION, probability=reference.probability,
         raw_probability=reference.raw_probability, reference_n=reference.reference_n,
         reference_severe=reference.reference_severe, model_version=reference.model_version,
-        ignored=(), imputed={}, context=ctx, interval=reference.interval)
+        ignored=(), imputed={}, context=ctx, interval=reference.interval,
+        range_warnings=range_warnings([model.manifest], ctx))

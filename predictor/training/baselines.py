@@ -83,16 +83,20 @@ class LGBMModel:
         return self.booster.predict(np.asarray(x, dtype=np.float64), num_iteration=self.rounds)
 
 
-def _lgb_params(recipe: Recipe, seed: int) -> dict:
+def _lgb_params(recipe: Recipe, seed: int, monotone: list[int] | None = None) -> dict:
     params = dict(recipe.lgbm_params)
     params["seed"] = seed
     params["num_threads"] = params.pop("n_jobs", 1)
+    if monotone is not None:
+        params["monotone_constraints"] = list(monotone)
     return params
 
 
-def fit_lgbm(x_tr, y_tr, x_val, y_val, recipe: Recipe, seed: int, refit_x=None, refit_y=None):
-    """Rounds by early stopping on inner validation, then refit with those rounds if asked."""
-    params = _lgb_params(recipe, seed)
+def fit_lgbm(x_tr, y_tr, x_val, y_val, recipe: Recipe, seed: int, refit_x=None, refit_y=None,
+             monotone: list[int] | None = None):
+    """Rounds by early stopping on inner validation, then refit with those rounds if asked.
+    ``monotone``: LightGBM monotone constraints, one per column (1 = non-decreasing)."""
+    params = _lgb_params(recipe, seed, monotone)
     dtr = lgb.Dataset(x_tr, label=y_tr, free_raw_data=False)
     dval = lgb.Dataset(x_val, label=y_val, reference=dtr, free_raw_data=False)
     booster = lgb.train(params, dtr, num_boost_round=recipe.lgbm_max_rounds, valid_sets=[dval],
@@ -101,28 +105,27 @@ def fit_lgbm(x_tr, y_tr, x_val, y_val, recipe: Recipe, seed: int, refit_x=None, 
     p_val = booster.predict(x_val, num_iteration=rounds)
     model = LGBMModel(booster, rounds)
     if refit_x is not None:
-        model = fit_lgbm_fixed(refit_x, refit_y, recipe, seed, rounds)
+        model = fit_lgbm_fixed(refit_x, refit_y, recipe, seed, rounds, monotone)
     return model, p_val, rounds
 
 
-def fit_lgbm_fixed(x, y, recipe: Recipe, seed: int, rounds: int) -> LGBMModel:
-    booster = lgb.train(_lgb_params(recipe, seed), lgb.Dataset(x, label=y), num_boost_round=rounds)
+def fit_lgbm_fixed(x, y, recipe: Recipe, seed: int, rounds: int,
+                   monotone: list[int] | None = None) -> LGBMModel:
+    booster = lgb.train(_lgb_params(recipe, seed, monotone), lgb.Dataset(x, label=y),
+                        num_boost_round=rounds)
     return LGBMModel(booster, rounds)
 
 
 # --- no-lab references -------------------------------------------------------------------------
 
-def grade_features(grade: np.ndarray, day: np.ndarray | None = None) -> np.ndarray:
-    """One-hot of today's CRS grade (0..4), optionally with day since infusion and its square."""
+def grade_features(grade: np.ndarray) -> np.ndarray:
+    """One-hot of today's CRS grade (0..4): the grade-only comparison row (the no-lab reference
+    proper, grade + day, is ``context.fit_reference``)."""
     g = np.clip(np.asarray(grade, dtype=int), 0, 4)
-    onehot = np.eye(5)[g]
-    if day is None:
-        return onehot
-    d = np.asarray(day, dtype=float)[:, None]
-    return np.hstack([onehot, d / 10.0, (d / 10.0) ** 2])
+    return np.eye(5)[g]
 
 
-def fit_reference(features_tr: np.ndarray, y_tr: np.ndarray, seed: int) -> LogisticRegression:
+def fit_grade_only(features_tr: np.ndarray, y_tr: np.ndarray, seed: int) -> LogisticRegression:
     clf = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
     clf.fit(features_tr, y_tr)
     return clf

@@ -6,29 +6,33 @@ reference (combination "0") takes the two context values only.
 
 Three of the families are one linear form, so one TorchScript module serves them all:
 
-    logit = intercept + z(labs) . w + onehot(grade) . g + (d, d^2) . v,   d = clamp(day, 0, 60) / 10
+    logit = intercept + z(labs) . w + onehot(grade) . g + (d, d^2) . v,
+    d = clamp(day, 0, last trained day) / 10,   g non-decreasing in the grade
 
 where z is log1p + standardised + clipped (``baselines.LogTransform``):
-- the reference: no labs (w empty), a logistic regression on grade and day (C = 1);
+- the reference (``predictor.no_lab_reference``): no labs (w empty), grade and day (C = 1);
 - context logistic regression: labs and context together, C chosen on inner validation;
 - stacked: the reference's logit as a fixed offset plus an L2-penalised lab effect (penalty chosen
   on inner validation; an infinite penalty means "the labs add nothing" and gives the reference).
 LightGBM and the PrCRS network take the raw [labs, grade, day] vector as they are.
+
+No extrapolation (issue 15): the grade enters as non-negative steps (grade >= 1, >= 2, ...), so
+the risk never falls as the grade rises, and the day is clamped to the last day the model was
+trained on (``max_day``), so d^2 cannot run away beyond the data.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy.optimize import minimize
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from torch import nn
 
+from predictor import no_lab_reference
 from predictor.catalogue import CRS_GRADE_RANGE, DAY_RANGE
 from predictor.training.baselines import CLIP_Z, LogTransform, tree_score
 
@@ -36,12 +40,61 @@ N_GRADES = CRS_GRADE_RANGE[1] + 1
 DAY_SCALE = 10.0
 
 
-def context_features(grade, day) -> np.ndarray:
+def context_features(grade, day, max_day: float = DAY_RANGE[1]) -> np.ndarray:
     """One-hot of the grade (rounded, clipped to 0-4), then d and d^2 with d = day / 10 (day
-    clipped to the site's 0-60). [N, 7]."""
+    clipped to 0..max_day, the last trained day). [N, 7]."""
     g = np.clip(np.rint(np.nan_to_num(np.asarray(grade, dtype=float))), *CRS_GRADE_RANGE)
-    d = np.clip(np.nan_to_num(np.asarray(day, dtype=float)), *DAY_RANGE)[:, None] / DAY_SCALE
+    d = np.clip(np.nan_to_num(np.asarray(day, dtype=float)), DAY_RANGE[0], max_day)[:, None] \
+        / DAY_SCALE
     return np.hstack([np.eye(N_GRADES)[g.astype(int)], d, d ** 2])
+
+
+def _step_features(grade, day, max_day: float) -> np.ndarray:
+    """The fitting design: grade as steps [g >= 1, ..., g >= 4] (their weights are bounded >= 0,
+    so the one-hot weights they sum to never fall as the grade rises), then d and d^2."""
+    onehot = context_features(grade, day, max_day)
+    steps = np.cumsum(onehot[:, N_GRADES - 1:0:-1], axis=1)[:, ::-1]
+    return np.hstack([steps, onehot[:, N_GRADES:]])
+
+
+def _steps_to_onehot(step_coef: np.ndarray) -> np.ndarray:
+    """[c1..c4] -> one-hot weights [0, c1, c1+c2, ...]."""
+    return np.concatenate([[0.0], np.cumsum(step_coef)])
+
+
+def fit_penalised_logistic(features: np.ndarray, y: np.ndarray, C: float,
+                           nonneg: np.ndarray) -> tuple[np.ndarray, float]:
+    """Minimise the summed log-loss + |w|^2 / (2C) (sklearn's L2 convention; the intercept is
+    not penalised) with ``w[nonneg] >= 0``. Returns (w, intercept)."""
+    f = np.asarray(features, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n = f.shape[1]
+
+    def loss(theta):
+        b, w = theta[0], theta[1:]
+        s = f @ w + b
+        p = 1.0 / (1.0 + np.exp(-s))
+        r = p - y
+        return (np.sum(np.logaddexp(0.0, s) - y * s) + (w @ w) / (2 * C),
+                np.concatenate([[r.sum()], f.T @ r + w / C]))
+
+    bounds = [(None, None)] + [(0.0, None) if nonneg[j] else (None, None) for j in range(n)]
+    prior = np.clip(y.mean(), 1e-3, 1 - 1e-3)
+    start = np.concatenate([[math.log(prior / (1 - prior))], np.zeros(n)])
+    res = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds,
+                   options={"maxiter": 5000})
+    return res.x[1:].copy(), float(res.x[0])
+
+
+def grade_monotone(n_labs: int) -> list[int]:
+    """LightGBM ``monotone_constraints`` for a [labs, grade, day] input: non-decreasing in the
+    grade, free elsewhere (a tree is flat beyond its last split, so the day cannot run away)."""
+    return [0] * n_labs + [1, 0]
+
+
+def trained_max_day(day) -> float:
+    """The last day a model is trained on (its day input is clamped there)."""
+    return float(np.max(np.asarray(day, dtype=float))) if len(day) else float(DAY_RANGE[1])
 
 
 def split(xctx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -55,13 +108,14 @@ class LinearContextModel:
 
     transform: LogTransform | None   # None: no lab factor
     lab_coef: np.ndarray             # [n]
-    context_coef: np.ndarray         # [7]: 5 grades, d, d^2
+    context_coef: np.ndarray         # [7]: 5 grades (non-decreasing), d, d^2
     intercept: float
     info: dict
+    max_day: float = float(DAY_RANGE[1])  # the last trained day: the day is clamped there
 
     def logit(self, xctx: np.ndarray) -> np.ndarray:
         labs, grade, day = split(np.asarray(xctx, dtype=np.float64))
-        s = context_features(grade, day) @ self.context_coef + self.intercept
+        s = context_features(grade, day, self.max_day) @ self.context_coef + self.intercept
         if self.transform is not None and labs.shape[1]:
             s = s + self.transform(labs) @ self.lab_coef
         return s
@@ -70,29 +124,33 @@ class LinearContextModel:
         return 1.0 / (1.0 + np.exp(-self.logit(xctx)))
 
 
-def _sk_logistic(features, y, C, seed) -> LogisticRegression:
-    clf = LogisticRegression(C=C, max_iter=5000, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clf.fit(features, y)
-    return clf
+def _fit_monotone(labs_z: np.ndarray | None, grade, day, y, C: float):
+    """Penalised logistic regression on [z(labs), grade steps, d, d^2] with the grade steps >= 0.
+    Returns (lab weights, one-hot context weights [7], intercept, max_day)."""
+    max_day = trained_max_day(day)
+    ctx = _step_features(grade, day, max_day)
+    n = 0 if labs_z is None else labs_z.shape[1]
+    features = ctx if n == 0 else np.hstack([labs_z, ctx])
+    nonneg = np.zeros(features.shape[1], dtype=bool)
+    nonneg[n:n + N_GRADES - 1] = True
+    w, b = fit_penalised_logistic(features, y, C, nonneg)
+    context_coef = np.concatenate([_steps_to_onehot(w[n:n + N_GRADES - 1]), w[n + N_GRADES - 1:]])
+    return w[:n].copy(), context_coef, b, max_day
 
 
 def fit_reference(xctx: np.ndarray, y: np.ndarray, seed: int) -> LinearContextModel:
-    """The no-lab reference: logistic regression (C = 1) on grade one-hot and day (d, d^2)."""
+    """The no-lab reference (``predictor.no_lab_reference``): grade steps >= 0 and day (d, d^2,
+    held within the trained days), C = no_lab_reference.C. ``seed`` is unused (a convex fit)."""
     _, grade, day = split(xctx)
-    clf = _sk_logistic(context_features(grade, day), y, 1.0, seed)
-    return LinearContextModel(None, np.zeros(0), clf.coef_[0].copy(), float(clf.intercept_[0]),
-                              {"C": 1.0})
+    _, coef, b, max_day = _fit_monotone(None, grade, day, y, no_lab_reference.C)
+    return LinearContextModel(None, np.zeros(0), coef, b, {"C": no_lab_reference.C}, max_day)
 
 
 def _fit_context_lr_fixed(xctx, y, C, seed) -> LinearContextModel:
     labs, grade, day = split(xctx)
     t = LogTransform.fit(labs)
-    clf = _sk_logistic(np.hstack([t(labs), context_features(grade, day)]), y, C, seed)
-    n = labs.shape[1]
-    return LinearContextModel(t, clf.coef_[0][:n].copy(), clf.coef_[0][n:].copy(),
-                              float(clf.intercept_[0]), {"C": C})
+    w, coef, b, max_day = _fit_monotone(t(labs), grade, day, y, C)
+    return LinearContextModel(t, w, coef, b, {"C": C}, max_day)
 
 
 def _fit_stacked_fixed(xctx, y, lam, seed) -> LinearContextModel:
@@ -122,7 +180,7 @@ def _fit_stacked_fixed(xctx, y, lam, seed) -> LinearContextModel:
                        options={"maxiter": 2000})
         b, w = float(res.x[0]), res.x[1:].copy()
     return LinearContextModel(t, w, ref.context_coef.copy(), ref.intercept + b,
-                              {"lambda": lam, "reference_C": 1.0})
+                              {"lambda": lam, "reference_C": no_lab_reference.C}, ref.max_day)
 
 
 def _shift_only(theta, offset, y):
@@ -190,7 +248,7 @@ class LinearContextModule(nn.Module):
         self.intercept = float(model.intercept)
         self.clip = CLIP_Z
         self.max_grade = float(CRS_GRADE_RANGE[1])
-        self.max_day = float(DAY_RANGE[1])
+        self.max_day = float(model.max_day)
         self.day_scale = DAY_SCALE
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -43,15 +43,161 @@ UNUSED_FACTOR_NOTE = {
 SODIUM_SLIP_BELOW = 30.0
 
 
+# --- cleaning rules (docs/training-data.md is written from these by ``cleaning_markdown``) ----
+# Training must never learn from a value the site itself would refuse: every rule below either
+# undoes a certain unit slip or turns an impossible value into "missing" (the median of the
+# cleaned column, as the served files impute a missing lab). Limits are the catalogue's default
+# hard limits (``predictor.catalogue``), the same ones the site refuses values with.
+
+
+def _unit(key: str) -> str:
+    factor = FACTORS_BY_KEY[key]
+    return "(fraction)" if factor.is_fraction else factor.unit
+
+
+@dataclass(frozen=True)
+class SlipRule:
+    """A value below ``below`` in ``unit`` is the same quantity written in a unit ten times
+    larger (e.g. g/dL for g/L); it is multiplied by 10 only where the result is within the
+    factor's hard limits. Anything else below the hard limit is left to ``HardLimitRule``."""
+
+    key: str
+    below: float
+    why: str
+    factor: float = 10.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.key}_unit_slip"
+
+    def describe(self) -> str:
+        low, high = FACTORS_BY_KEY[self.key].hard
+        unit = _unit(self.key)
+        return (f"{self.key} < {self.below:g} {unit}: {self.why}; multiplied by "
+                f"{self.factor:g} where the result is within {low:g}-{high:g} {unit}")
+
+    def apply(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        low, high = FACTORS_BY_KEY[self.key].hard
+        hit = (v < self.below) & (v * self.factor >= low) & (v * self.factor <= high)
+        return np.where(hit, v * self.factor, v), hit
+
+
+@dataclass(frozen=True)
+class ImpossibleBelowRule:
+    """A value below ``below`` is another quantity (e.g. an INR typed as a prothrombin time):
+    not a certain slip, so it is missing, never converted."""
+
+    key: str
+    below: float
+    why: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.key}_impossible"
+
+    def describe(self) -> str:
+        return f"{self.key} < {self.below:g} {_unit(self.key)}: {self.why}; set to missing"
+
+    def apply(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        hit = v < self.below
+        return np.where(hit, np.nan, v), hit
+
+
+@dataclass(frozen=True)
+class HardLimitRule:
+    """Any value still outside the factor's hard limits (what the site refuses) is missing."""
+
+    key: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.key}_outside_hard_limits"
+
+    def describe(self) -> str:
+        low, high = FACTORS_BY_KEY[self.key].hard
+        unit = _unit(self.key)
+        return (f"{self.key} outside the site's hard limits {low:g}-{high:g} {unit} (after the "
+                "rules above): the site would refuse it; set to missing")
+
+    def apply(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        low, high = FACTORS_BY_KEY[self.key].hard
+        hit = (v < low) | (v > high)
+        return np.where(hit, np.nan, v), hit
+
+
+# Order matters: the certain slips first, then the named impossible values, then what is left
+# outside the hard limits. Unused factors (chloride) are replaced wholesale and skip the rules.
+CLEANING_RULES: tuple = (
+    SlipRule("sodium", SODIUM_SLIP_BELOW, "impossible in a living patient, a factor-10 slip "
+             "(139 written as 13.9)"),
+    SlipRule("albumin", 5.0, "g/dL written where g/L is expected (3.5 g/dL = 35 g/L)"),
+    SlipRule("hemoglobin", 10.0, "g/dL written where g/L is expected (9 g/dL = 90 g/L)"),
+    ImpossibleBelowRule("pt", 5.0, "an INR typed as the prothrombin time in seconds"),
+    ImpossibleBelowRule("aptt", 10.0, "not a clotting time in seconds (ratio or typo)"),
+    ImpossibleBelowRule("creatinine", 5.0, "not umol/L (mg/dL or a typo)"),
+) + tuple(HardLimitRule(f.key) for f in FACTORS if f.key not in UNUSED_FACTOR_KEYS)
+
+
+def clean_values(values: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Apply ``CLEANING_RULES`` in order. Returns (cleaned frame, NaN where a value is now
+    missing; per rule name, the mask of rows it changed). The caller fills the NaN."""
+    out = values.copy()
+    hits: dict[str, np.ndarray] = {}
+    for rule in CLEANING_RULES:
+        if rule.key not in out:
+            continue
+        fixed, hit = rule.apply(out[rule.key].to_numpy(dtype=np.float64))
+        out[rule.key] = fixed
+        hits[rule.name] = hit
+    return out, hits
+
+
+def cleaning_counts(hits: dict[str, np.ndarray]) -> list[dict]:
+    """One entry per rule (rules that touched no row included): name, description, rows."""
+    return [{"rule": r.name, "key": r.key, "what": r.describe(),
+             "rows": int(hits[r.name].sum()) if r.name in hits else 0} for r in CLEANING_RULES]
+
+
+def cleaning_markdown(counts: list[dict], n_rows: int, source: str) -> str:
+    """docs/training-data.md: every rule with the patient-days it changed (written by code)."""
+    lines = [
+        "# Training data: cleaning rules",
+        "",
+        "Written by `predictor.training.data.cleaning_markdown` (run by `manage.py train_models`, "
+        "or `manage.py training_data_report`); do not edit by hand.",
+        "",
+        "The site refuses a value outside a factor's hard limits (`predictor/catalogue.py`), so "
+        "the models must never learn from one. Each rule either undoes a certain unit slip or "
+        "makes an impossible value missing; a missing value is the median of the cleaned column "
+        "(as the served files impute a missing lab). Rules apply in this order; chloride is not "
+        "cleaned but replaced by a constant (see models_store/README.md, \"Chloride and sodium\").",
+        "",
+        f"Sheet: {source}, {n_rows} patient-days.",
+        "",
+        "| rule | what | patient-days changed |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{c['rule']}` | {c['what']} | {c['rows']} |" for c in counts]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_cleaning_doc(counts: list[dict], n_rows: int, source: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(cleaning_markdown(counts, n_rows, source), encoding="utf-8")
+
+
+def cleaning_doc_path() -> Path:
+    """docs/training-data.md of this checkout."""
+    return Path(__file__).resolve().parents[2] / "docs" / "training-data.md"
+
+
 def fix_sodium(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The sodium rule above. Returns (fixed values, mask of x10 rows, mask of rows set missing
     (NaN in the fixed values, for the caller to fill))."""
-    low, high = FACTORS_BY_KEY["sodium"].hard
     v = np.asarray(values, dtype=np.float64)
-    slip = (v < SODIUM_SLIP_BELOW) & (v * 10 >= low) & (v * 10 <= high)
-    missing = ~slip & (v < low)
-    fixed = np.where(slip, v * 10, v)
-    fixed = np.where(missing, np.nan, fixed)
+    fixed, slip = CLEANING_RULES[0].apply(v)
+    fixed, missing = HardLimitRule("sodium").apply(fixed)
     return fixed, slip, missing
 
 
@@ -101,6 +247,7 @@ class CartCohort:
     sheet_values: pd.DataFrame | None = None  # the sheet's values before the artefact fixes
     sodium_slip: np.ndarray | None = None     # bool per row: sodium multiplied by 10
     sodium_missing: np.ndarray | None = None  # bool per row: impossible sodium set to the median
+    cleaning: list[dict] | None = None        # per cleaning rule, the rows it changed
 
     @property
     def n_patients(self) -> int:
@@ -187,14 +334,15 @@ def cart_frame_to_cohort(df: pd.DataFrame) -> CartCohort:
         # so the day sequence of a patient stays intact for label shifting.
         values = values.fillna(values.median())
     sheet_values = values.copy()
-    sodium, slip, missing = fix_sodium(values["sodium"].to_numpy())
-    values["sodium"] = sodium
-    values["sodium"] = values["sodium"].fillna(values["sodium"].median())
+    values, hits = clean_values(values)
+    missing = hits["sodium_outside_hard_limits"]
+    values = values.fillna(values.median())
     values = neutralise_unused(values)
     day = df[CART_DAY_COLUMN].astype(int).to_numpy()
     patient = (df[CART_DAY_COLUMN] == 0).cumsum().to_numpy().astype(int)
     grade = df[CART_GRADE_COLUMN].astype(int).to_numpy()
-    return CartCohort(values, patient, day, grade, sheet_values, slip, missing)
+    return CartCohort(values, patient, day, grade, sheet_values, hits["sodium_unit_slip"],
+                      missing, cleaning_counts(hits))
 
 
 def load_cart(source) -> CartCohort:

@@ -18,7 +18,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from predictor.catalogue import REFERENCE_COMBINATION
 from predictor.training import baselines as bl
+from predictor.training import context as cx
 from predictor.training.calibration import actual_probabilities
 from predictor.training.data import HorizonRows
 from predictor.training.fit import predict_proba, train_network
@@ -181,11 +183,14 @@ def evaluate_slot(rows: HorizonRows, code: str, fold_of: dict[int, int], ever_of
                    key=lambda fam: np.nan_to_num(val_auroc[fam][-1], nan=-1.0))
         chosen["selected"].append(best)
         selected_oof[test] = test_pred[best]
-        # no-lab references (trained on all outer-training rows)
-        for ref, feats in (("grade", bl.grade_features(rows.grade_today)),
-                           ("grade_day", bl.grade_features(rows.grade_today, rows.day))):
-            clf = bl.fit_reference(feats[~test], y[~test], fseed)
-            oof[ref][test] = clf.predict_proba(feats[test])[:, 1]
+        # no-lab references (trained on all outer-training rows); grade + day is THE no-lab
+        # reference (``predictor.no_lab_reference``), the same fit as the shipped c0 files
+        feats = bl.grade_features(rows.grade_today)
+        clf = bl.fit_grade_only(feats[~test], y[~test], fseed)
+        oof["grade"][test] = clf.predict_proba(feats[test])[:, 1]
+        xref = rows.context_columns(REFERENCE_COMBINATION)
+        oof["grade_day"][test] = cx.fit_reference(xref[~test], y[~test], fseed) \
+            .predict_proba(xref[test])
     oof = {fam: p for fam, p in oof.items() if not np.isnan(p).all()}
     oof["selected"] = selected_oof
     result = {"oof": oof, "fold": fold, "val_auroc": val_auroc, "chosen": chosen}

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from predictor import no_lab_reference
 from predictor.catalogue import (COMBINATION_CODES, CONTEXT_BOTH, HORIZONS,
                                   REFERENCE_COMBINATION, combination_factor_keys)
 from predictor.training import baselines as bl
@@ -37,6 +38,7 @@ from predictor.training.evaluate import (ENSEMBLES, FAMILY_NAMES, SHIPPABLE, bes
 from predictor.training.export import (EnsembleModule, UnusedFactors, build_manifest, model_path,
                                        save_model)
 from predictor.training.sensitivity import folder_sensitivity
+from predictor.training.trained_ranges import trained_ranges
 from predictor.training.fit import pretrain_covid, train_network
 from predictor.training.folds import patient_folds, patient_table
 from predictor.training.recipe import Recipe
@@ -165,7 +167,8 @@ def _final_context_module(family: str, x, y, chosen: dict, recipe: Recipe, seed:
             info["ctx_stack_lambda"] = "inf" if np.isinf(lam) else lam
         elif member == "ctx_lgbm":
             rounds = max(1, int(round(statistics.median(chosen["ctx_lgbm_rounds"]))))
-            booster = bl.fit_lgbm_fixed(x, y, recipe, seed, rounds)
+            booster = bl.fit_lgbm_fixed(x, y, recipe, seed, rounds,
+                                        cx.grade_monotone(x.shape[1] - 2))
             modules.append(bl.TreeEnsembleModule(booster, np.median(x, axis=0)).eval())
             info["ctx_lgbm_rounds"] = rounds
         else:
@@ -326,7 +329,8 @@ def run(cart_source, covid_source, out_dir: Path | None, recipe: Recipe | None =
     ctx_results = {(h, c): done[("ctx", h, c)] for h, c in slots} if opts.context else {}
     timings["evaluation_s"] = time.time() - t
     summary = {"slots": {}, "recipe": recipe.to_dict(), "seed": opts.seed,
-               "patients": int(len(ids)), "families": FAMILY_NAMES}
+               "patients": int(len(ids)), "families": FAMILY_NAMES,
+               "cleaning": cart.cleaning, "patient_days": int(len(cart.values))}
     t = time.time()
     summary["global_selection_per_fold"] = add_global_selection(results, recipe.outer_folds)
     for (h, code) in slots:
@@ -361,9 +365,10 @@ def run(cart_source, covid_source, out_dir: Path | None, recipe: Recipe | None =
             f"{family}: {FAMILY_NAMES[family]}", _manifest_metrics(s, family, threshold), seed,
             final_training=info, recipe=recipe.to_dict(), sodium_rule=SODIUM_RULE,
             baseline_source="out-of-fold predictions of the 5-fold patient-level CV",
-            **_unused_manifest(code))
+            trained_ranges=trained_ranges(rows, code, context=False), **_unused_manifest(code))
         save_model(pin_unused(module, code), model_path(out_dir, h, code), manifest,
-                   baseline_csv(raw_oof, rows.y, rows.grade_today), check_seed=seed)
+                   baseline_csv(raw_oof, rows.y, rows.grade_today, rows.patient),
+                   check_seed=seed)
     if opts.context and out_dir is not None:
         _export_context(summary, ctx_results, recipe, opts, out_dir, progress=opts.progress)
     timings["final_training_export_s"] = time.time() - t
@@ -404,7 +409,7 @@ def _summarise_context(summary: dict, ctx_results: dict, recipe: Recipe, opts: O
     log(f"shipping context family {family}: {ec.CTX_FAMILY_NAMES[family]}")
     for key, s in summary["context_slots"].items():
         s["shipped"] = family
-        s["labs_add_information"] = ec.labs_add_information(s)
+        s["labs_add_information"] = ec.labs_add_information(s, family)
     for h in opts.horizons:
         rows = _STATE["rows"][h]
         res = ec.evaluate_reference(rows, _STATE["fold_of"], opts.seed + 1000 * h)
@@ -425,7 +430,8 @@ def _export_context(summary: dict, ctx_results: dict, recipe: Recipe, opts: Opti
             else opts.seed + 1000 * h + 7
         if code == REFERENCE_COMBINATION:
             fam, s = "reference", summary["reference_slots"][str(h)]
-            module, info = cx.LinearContextModule(cx.fit_reference(x, rows.y, seed)), {"C": 1.0}
+            module = cx.LinearContextModule(cx.fit_reference(x, rows.y, seed))
+            info = {"C": no_lab_reference.C}
             extra = {}
             name = ec.CTX_FAMILY_NAMES["reference"]
         else:
@@ -444,9 +450,11 @@ def _export_context(summary: dict, ctx_results: dict, recipe: Recipe, opts: Opti
             _context_metrics(s, fam, youden_threshold(rows.y, raw_oof), labs_only_cv), seed,
             context=CONTEXT_BOTH, final_training=info, recipe=recipe.to_dict(),
             sodium_rule=SODIUM_RULE,
-            baseline_source="out-of-fold predictions of the 5-fold patient-level CV", **extra)
+            baseline_source="out-of-fold predictions of the 5-fold patient-level CV",
+            trained_ranges=trained_ranges(rows, code, context=True), **extra)
         save_model(module, model_path(out_dir, h, code, CONTEXT_BOTH), manifest,
-                   baseline_csv(raw_oof, rows.y, rows.grade_today), check_seed=seed)
+                   baseline_csv(raw_oof, rows.y, rows.grade_today, rows.patient),
+                   check_seed=seed)
 
 
 def _clean(obj):

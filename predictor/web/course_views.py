@@ -357,6 +357,7 @@ class DayView:
     ignored: list = field(default_factory=list)
     unused: list = field(default_factory=list)
     errors: list = field(default_factory=list)
+    notes: list = field(default_factory=list)  # inputs beyond the training; labs add nothing
 
 
 def _factor_names() -> dict[str, str]:
@@ -405,6 +406,7 @@ def _course_view(names: dict[str, str], rows, outcomes) -> dict:
                 unused |= set(p.unused)
             view.imputed, view.ignored, view.unused = (
                 _names(names, imputed), _names(names, ignored), _names(names, unused))
+            view.notes = prediction_notes(outcome.predictions)
         days.append(view)
     return {"days": days, "risk_chart": _risk_chart(rows, outcomes),
             "lab_charts": _lab_charts(rows)}
@@ -509,6 +511,23 @@ def _safe_name(text: str) -> str:
     return kept[:40] or "patient"
 
 
+def prediction_notes(predictions) -> list[str]:
+    """What a day's answers must say beside their numbers, each sentence once: inputs beyond
+    what the files were trained on, and where the no-lab reference leads because the labs add
+    nothing (the labs + context number then follows)."""
+    notes: list[str] = []
+    for p in predictions:
+        for warning in p.range_warnings:
+            if str(warning.message) not in notes:
+                notes.append(str(warning.message))
+        if p.with_labs is not None:
+            notes.append(str(_("%(horizon)s: the labs do not change the estimate; shown without "
+                               "lab values (with them: %(percent)s %%).") % {
+                "horizon": HORIZON_TITLES[p.horizon],
+                "percent": estimate(p.with_labs.probability, p.with_labs.interval).percent}))
+    return notes
+
+
 def _percent(value: float | None) -> float | None:
     return None if value is None else round(value * 100, 1)
 
@@ -527,7 +546,8 @@ def _result_table(names: dict[str, str], rows, outcomes, is_cohort: bool):
                     (f"combination{h}", _("%(horizon)s: combination") % {"horizon": title}),
                     (f"model{h}", _("%(horizon)s: model version") % {"horizon": title})]
     columns += [("imputed", _("Filled with the training median")),
-                ("ignored", _("Ignored")), ("errors", _("Why this row was not scored"))]
+                ("ignored", _("Ignored")), ("notes", _("Notes")),
+                ("errors", _("Why this row was not scored"))]
     table = []
     for row, outcome in zip(rows, outcomes):
         line = {"patient": row.patient, "row": row.row, "day": row.day,
@@ -543,6 +563,7 @@ def _result_table(names: dict[str, str], rows, outcomes, is_cohort: bool):
             ignored |= set(p.ignored)
         line["imputed"] = ", ".join(_names(names, imputed))
         line["ignored"] = ", ".join(_names(names, ignored))
+        line["notes"] = " ".join(prediction_notes(outcome.predictions))
         line["errors"] = "; ".join(_row_errors(names, row, outcome))
         table.append(line)
     return columns, table

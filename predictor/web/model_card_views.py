@@ -31,6 +31,7 @@ from predictor.models import ModelVersion
 from predictor.scoring.calibration import CalibrationTable, WindowSettings
 from predictor.scoring.intervals import wilson_interval
 from predictor.scoring.prediction import horizon_name
+from predictor.scoring.trained_ranges import SPARSE_GRADE_ROWS, grade_rows, last_trained_day
 
 # Metric keys in the order a clinician reads them, with their display names.
 METRIC_LABELS = {
@@ -195,9 +196,16 @@ def model_card_context(mv: ModelVersion) -> dict:
         "context_inputs": context_inputs(manifest),
         "input_count": len(inputs) + len(context_inputs(manifest)),
         "unused_inputs": unused, "unused_note": localized(manifest.get("unused_factor_note")),
-        # Only a labs + context file says whether its labs add anything over the reference.
-        "labs_add_information": (manifest.get("labs_add_information", True) is not False
-                                 if mv.context and not is_reference else None),
+        # Only a labs + context file says whether its labs add anything over the reference;
+        # a file that does not say (or says it in a form that is not true/false) claims nothing.
+        "labs_add_information": (manifest.get("labs_add_information")
+                                 if mv.context and not is_reference
+                                 and isinstance(manifest.get("labs_add_information"), bool)
+                                 else None),
+        # figures in an uploaded file's manifest are the uploader's claims, not the site's
+        "uploader_figures": mv.source != ModelVersion.Source.BUNDLED,
+        "trained_ranges": trained_ranges_view(manifest, catalogue),
+        "sparse_grade_rows": SPARSE_GRADE_ROWS,
         "has_reference_figures": isinstance(metrics, dict)
         and isinstance(metrics.get("no_lab_reference_cv"), dict),
         "reference_card": (_active_version(mv.horizon, REFERENCE_COMBINATION, CONTEXT_BOTH)
@@ -217,6 +225,36 @@ def model_card_context(mv: ModelVersion) -> dict:
         "chart": calibration_chart(table) if table else None,
         "calibration_rows": calibration_rows(table) if table else [],
     }
+
+
+def trained_ranges_view(manifest: dict, catalogue) -> dict | None:
+    """The manifest's ``trained_ranges`` for the card: days, patient-days per grade, and each
+    lab's range (catalogue names); None when the file does not record them."""
+    ranges = manifest.get("trained_ranges")
+    if not isinstance(ranges, dict):
+        return None
+    grades = grade_rows(manifest) or {}
+    labs = ranges.get("labs") if isinstance(ranges.get("labs"), dict) else {}
+    lab_rows = []
+    for key in combination_factor_keys(manifest.get("combination") or "0") \
+            if manifest.get("combination") in COMBINATION_CODES else ():
+        r = labs.get(key)
+        if key in catalogue.by_key and isinstance(r, dict) and _is_number(r.get("min")) \
+                and _is_number(r.get("max")):
+            factor = catalogue.by_key[key]
+            lab_rows.append({"name": factor.name, "unit": factor.unit,
+                             "min": f"{r['min']:.4g}", "max": f"{r['max']:.4g}"})
+    day = ranges.get("day") if isinstance(ranges.get("day"), dict) else {}
+    return {"last_day": last_trained_day(manifest),
+            "first_day": day.get("min") if _is_number(day.get("min")) else None,
+            "grades": [{"grade": g, "rows": n, "sparse": n < SPARSE_GRADE_ROWS}
+                       for g, n in sorted(grades.items())],
+            "labs": lab_rows}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
 
 
 def model_card(request: HttpRequest, horizon: int, combination: str) -> HttpResponse:

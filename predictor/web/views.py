@@ -119,16 +119,19 @@ class ResultView:
     has_context: bool = False
     reference_only: bool = False  # no lab value: the no-lab reference answered alone
     context_model_missing: bool = False  # context given, but only a labs-only file serves
-    labs_add_information: bool = True
+    labs_add_information: bool | None = None  # the file's claim; None: no claim either way
     no_lab_reference: ReferenceView | None = None
     gain: GainView | None = None
+    with_labs: Estimate | None = None  # the labs + context number when the reference leads
+    range_warnings: tuple[str, ...] = ()  # inputs beyond what the files were trained on
 
     @property
     def labs_points(self) -> int | None:
         """Percentage points the labs moved the estimate from the no-lab reference."""
         if self.no_lab_reference is None or self.reference_only or self.context_model_missing:
             return None
-        return self.estimate.percent - self.no_lab_reference.estimate.percent
+        own = self.with_labs if self.with_labs is not None else self.estimate
+        return own.percent - self.no_lab_reference.estimate.percent
 
     @property
     def labs_points_abs(self) -> int | None:
@@ -239,6 +242,9 @@ def _result_view(result: HorizonPrediction, catalogue: LiveCatalogue) -> ResultV
         context_model_missing=has_context and missing,
         labs_add_information=result.labs_add_information,
         no_lab_reference=_reference_view(result) if has_context else None,
+        with_labs=None if result.with_labs is None
+        else estimate(result.with_labs.probability, result.with_labs.interval),
+        range_warnings=tuple(str(w.message) for w in result.range_warnings),
         gain=None if has_context else _gain_view(result.context_gain),
         ignored=tuple(NamedValue(_label(catalogue, key))
                       for key in _in_catalogue_order(catalogue, result.ignored)),

@@ -78,6 +78,11 @@ class Command(BaseCommand):
                                    log=lambda msg: self.stdout.write(msg))
         except SheetError as exc:
             raise CommandError(str(exc)) from exc
+        from predictor.training.data import cleaning_doc_path, write_cleaning_doc
+
+        if summary.get("cleaning"):
+            write_cleaning_doc(summary["cleaning"], summary["patient_days"],
+                               Path(opts["cart"]).name, cleaning_doc_path())
         for key, slot in summary["slots"].items():
             m = slot["all"][slot["shipped"]]
             self.stdout.write(f"h{key.replace('_', ' c')}: shipped {slot['shipped']}, "

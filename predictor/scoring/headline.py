@@ -1,0 +1,58 @@
+"""Which number a labs + context answer leads with (spec section 8, issue 15 item 5).
+
+A context file says in its manifest whether its labs add information over the no-lab reference
+(``labs_add_information``, computed in training on the family that ships). Three cases:
+- True: the labs + context file's probability is the headline;
+- False: the no-lab reference's probability is the headline (the page says so), and the labs +
+  context number stays available as ``with_labs``;
+- absent or not a boolean (e.g. an uploaded file): neither claim is made ("not shown"), the
+  labs + context number is the headline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class WithLabs:
+    """The labs + context file's own answer, when the headline is the no-lab reference's."""
+
+    probability: float
+    interval: tuple[float, float]
+    raw_probability: float
+    reference_n: int
+    reference_severe: int
+    model_version: str
+
+    def as_json(self) -> dict:
+        return {"probability": self.probability, "interval": list(self.interval),
+                "raw_probability": self.raw_probability,
+                "reference": {"n": self.reference_n, "severe": self.reference_severe},
+                "model_version": self.model_version}
+
+
+def labs_add_information(model) -> bool | None:
+    """The flag of a serving labs + context file; None where it makes no claim (absent, not a
+    boolean, or not a context file)."""
+    if not getattr(model, "context", ""):
+        return None
+    flag = model.manifest.get("labs_add_information")
+    return flag if isinstance(flag, bool) else None
+
+
+def with_reference_headline(prediction):
+    """``prediction`` (a ``HorizonPrediction``) led by the no-lab reference's number where its
+    file says the labs add nothing; unchanged otherwise."""
+    ref = prediction.no_lab_reference
+    if prediction.labs_add_information is not False or ref is None \
+            or prediction.context_model_missing:
+        return prediction
+    own = WithLabs(prediction.probability, tuple(prediction.interval),
+                   prediction.raw_probability, prediction.reference_n,
+                   prediction.reference_severe, prediction.model_version)
+    return dataclasses.replace(
+        prediction, probability=ref.probability, interval=tuple(ref.interval),
+        raw_probability=ref.raw_probability, reference_n=ref.reference_n,
+        reference_severe=ref.reference_severe, model_version=ref.model_version, with_labs=own)
