@@ -66,12 +66,14 @@ PG_TESTS ?= all
 test-postgres: setup
 	scripts/with_postgres.sh $(PY) -m pytest $(UNIT_TESTS) $(if $(filter db,$(PG_TESTS)),-p scripts.pytest_db_only)
 
-# The image built from the Dockerfile with podman and run for real (tests/test_container.py).
-# Installs podman/runc/debootstrap when missing; where no registry is reachable the base image
-# python:3.11-slim is made from Debian's archive once and cached (scripts/local_base_image.sh).
+# The image built from the Dockerfile with podman and run for real (tests/test_container.py),
+# and the Kubernetes manifests (deploy/kubernetes/) run on it with `podman kube play`
+# (tests/test_kubernetes_pods.py). Installs podman/runc/catatonit/debootstrap when missing;
+# where no registry is reachable the base image python:3.11-slim is made from Debian's archive
+# once and cached (scripts/local_base_image.sh).
 test-container: setup
 	scripts/container_setup.sh
-	$(PY) -m pytest -s -m container tests/test_container.py
+	$(PY) -m pytest -s -m container tests/test_container.py tests/test_kubernetes_pods.py
 
 # Two replicas + PostgreSQL + nginx (deploy/nginx.conf) on loopback (tests/test_scaleout.py).
 test-scaleout: setup scaleout-packages

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Make podman usable for the image tests on a Debian machine: install podman, runc and
-# debootstrap when missing, and, when no containers.conf exists yet, write one that
+# Make podman usable for the image tests on a Debian machine: install podman, runc, catatonit
+# and debootstrap when missing, and, when no containers.conf exists yet, write one that
 #   - uses runc (crun, podman's default, cannot set resource limits in this sandbox), and
 #   - starts containers with limits the sandbox allows (podman's default of about a million
 #     open files and processes is refused by runc here).
@@ -14,6 +14,8 @@ if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 missing=""
 command -v podman >/dev/null || missing="$missing podman"
 command -v runc >/dev/null || [ -x /usr/sbin/runc ] || missing="$missing runc"
+# `podman kube play` builds its pods' pause image around catatonit.
+command -v catatonit >/dev/null || [ -x /usr/libexec/podman/catatonit ] || missing="$missing catatonit"
 command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"
 if [ -n "$missing" ]; then
     log "installing Debian packages:$missing"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import resource
 import secrets
@@ -28,22 +27,13 @@ import pytest
 from bench.serving import free_port, pattern_values
 from tests.admin_http import AdminSession
 from tests.model_files import tiny_model_bytes
+from tests.podman_tools import IMAGE, build_image, podman
 from tests.required_tools import podman_problem, requires_tool
 
-ROOT = Path(__file__).resolve().parent.parent
-IMAGE = os.environ.get("PRCRS_TEST_IMAGE", "prcrs-web:test")
 ADMIN_USER, ADMIN_PASSWORD = "container-admin", "Container-only-4b8e1d"
 
 
 pytestmark = [pytest.mark.slow, pytest.mark.container, requires_tool(podman_problem())]
-
-
-def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"podman {' '.join(args)} -> {result.returncode}\n"
-                             f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-    return result
 
 
 def host_ulimits() -> list[str]:
@@ -122,13 +112,7 @@ class Container:
 @pytest.fixture(scope="module")
 def image() -> str:
     """The image built from the working tree (a cached build when nothing changed)."""
-    started = time.monotonic()
-    result = subprocess.run([str(ROOT / "scripts" / "container_build.sh"), IMAGE], cwd=ROOT,
-                            capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    print(f"\nimage build: {time.monotonic() - started:.1f} s; "
-          f"{result.stdout.strip().splitlines()[-1]}")
-    return IMAGE
+    return build_image(IMAGE)
 
 
 @pytest.fixture(scope="module")

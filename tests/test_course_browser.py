@@ -13,7 +13,7 @@ import pytest
 from openpyxl import load_workbook
 
 from tests.conftest import CYTOKINES
-from tests.required_tools import chromium_problem, requires_tool
+from tests.required_tools import CHROMEDRIVER, CHROMIUM, chromium_problem, requires_tool
 from tests.test_browser import (
     console_problems,
     screenshot,

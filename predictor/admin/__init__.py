@@ -14,4 +14,11 @@ from a confirmation page; uploads need the add permission; the audit trail and t
 log are read-only.
 """
 
-from predictor.admin import api_keys, audit, catalogue, model_versions, prediction_log  # noqa: F401
+# Imported for their @admin.register side effect.
+from predictor.admin import (  # noqa: F401
+    api_keys,
+    audit,
+    catalogue,
+    model_versions,
+    prediction_log,
+)
