@@ -8,6 +8,7 @@ sensitivity of model files.
     python bench/accuracy.py --summary models_store/evaluation.json   # print a saved evaluation
     python bench/accuracy.py --summary models_store/evaluation.json --sensitivity-of DIR
                                                    # + the sensitivity of the files in DIR
+    python bench/accuracy.py --calibration         # calibration methods x families (issue 15)
 
 A script, not a test: the full evaluation takes minutes on 2 CPU cores.
 """
@@ -38,7 +39,12 @@ def main() -> int:
     parser.add_argument("--sensitivity-of", type=Path, action="append", default=[],
                         metavar="DIR", help="model files whose chloride/sodium sensitivity to "
                                             "print (repeatable; needs the CAR-T sheet)")
+    parser.add_argument("--calibration", action="store_true",
+                        help="compare the calibration methods per family (nested, patient-level) "
+                             "and print the chosen method per family")
     args = parser.parse_args()
+    if args.calibration:
+        return _calibration(args)
 
     from predictor.training import pipeline
     from predictor.training.report import full_report
@@ -77,6 +83,114 @@ def _sensitivity(args) -> dict:
     cart = load_cart(args.data / "CAR-T.xlsx")
     rows = {h: horizon_rows(cart, h) for h in (1, 2, 3)}
     return {str(d): folder_sensitivity(d, rows, seed=args.seed) for d in args.sensitivity_of}
+
+
+# Families whose calibration is compared: what may ship (labs only, labs + context, the no-lab
+# reference) and the plain logistic regression on grade and day (issue 15's yardstick).
+LABS_FAMILIES = ("lr", "lgbm", "ens_trees", "grade_day")
+CONTEXT_FAMILIES = ("ctx_lr", "ctx_lgbm", "ctx_stack", "ctx_ens")
+
+
+def _calibration_task(task):
+    from predictor.training import evaluate as ev
+    from predictor.training import evaluate_context as ec
+
+    kind, h, code = task
+    state = _CAL_STATE
+    rows = state["rows"][h]
+    seed = state["seed"] + 1000 * h + 10 * state["codes"].index(code) if code != "0" else \
+        state["seed"] + 1000 * h
+    if kind == "labs":
+        res = ev.evaluate_slot(rows, code, state["fold_of"], state["ever_of"], state["recipe"],
+                               seed, None, row_protocol=False)
+    elif kind == "ctx":
+        res = ec.evaluate_context_slot(rows, code, state["fold_of"], state["ever_of"],
+                                       state["recipe"], seed)
+    else:
+        res = ec.evaluate_reference(rows, state["fold_of"], seed)
+    return task, {"oof": res["oof"], "fold": res["fold"]}
+
+
+_CAL_STATE: dict = {}
+
+
+def _calibration(args) -> int:
+    import multiprocessing as mp
+
+    import numpy as np
+    import torch
+
+    from predictor.catalogue import COMBINATION_CODES, HORIZONS
+    from predictor.training.calibration_choice import SlotPredictions, choose_calibration
+    from predictor.training.data import horizon_rows, load_cart
+    from predictor.training.folds import patient_folds, patient_table
+    from predictor.training.recipe import Recipe
+
+    cart_path = args.data / "CAR-T.xlsx"
+    if not cart_path.exists():
+        print(f"CAR-T sheet not found: {cart_path} (use --data DIR)", file=sys.stderr)
+        return 2
+    t0 = time.time()
+    torch.set_num_threads(1)
+    cart = load_cart(cart_path)
+    # The networks do not ship (evaluate.USES_NETWORK, CTX_SHIPPABLE): one epoch keeps their
+    # cost out of this bench; no figure of theirs is reported, and the other families' OOF
+    # predictions do not depend on them.
+    recipe = Recipe(max_epochs=1, finetune_max_epochs=1, patience=1, ctx_network=False)
+    ids, ever = patient_table(cart.patient, cart.grade)
+    _CAL_STATE.update(rows={h: horizon_rows(cart, h) for h in HORIZONS}, recipe=recipe,
+                      fold_of=patient_folds(cart, recipe.outer_folds, args.seed),
+                      ever_of={int(p): bool(e) for p, e in zip(ids, ever)}, seed=args.seed,
+                      codes=COMBINATION_CODES)
+    tasks = [(kind, h, c) for kind in ("labs", "ctx") for h in HORIZONS
+             for c in COMBINATION_CODES] + [("ref", h, "0") for h in HORIZONS]
+    if args.workers > 1:
+        with mp.get_context("fork").Pool(args.workers) as pool:
+            done = dict(pool.imap_unordered(_calibration_task, tasks))
+    else:
+        done = dict(map(_calibration_task, tasks))
+    print(f"out-of-fold predictions took {time.time() - t0:.0f} s")
+    families: dict[str, list] = {}
+    for (kind, h, code), res in sorted(done.items()):
+        rows = _CAL_STATE["rows"][h]
+        names = {"labs": LABS_FAMILIES, "ctx": CONTEXT_FAMILIES, "ref": ("reference",)}[kind]
+        if kind == "labs" and code != COMBINATION_CODES[0]:
+            names = tuple(f for f in names if f != "grade_day")  # the same rows in every slot
+        for fam in names:
+            raw = res["oof"][fam]
+            families.setdefault(fam, []).append(SlotPredictions(
+                f"h{h}_c{code}" + ("_ctx" if kind != "labs" else ""), np.asarray(raw, float),
+                rows.y.astype(float), rows.patient, res["fold"], rows.grade_today))
+    print(f"{len(done)} slot evaluations; calibration compared in nested patient-level CV "
+          "(each outer fold calibrated on the other folds' out-of-fold rows)")
+    chosen = {}
+    for fam, slots in families.items():
+        choice = choose_calibration(slots)
+        chosen[fam] = choice
+        _print_calibration_table(fam, len(slots), choice)
+    print("\nChosen method per family (rule: lowest mean nested log loss, Brier as tie-break):")
+    for fam, choice in chosen.items():
+        all_rows = choice.table[choice.method]["all"]
+        print(f"  {fam:10s} {choice.method:9s} log loss {all_rows['log_loss']:.4f}  "
+              f"Brier {all_rows['brier']:.4f}  slope {all_rows['slope']:.2f}")
+    print(f"total {time.time() - t0:.0f} s")
+    return 0
+
+
+def _print_calibration_table(family: str, n_slots: int, choice) -> None:
+    print(f"\n== {family} ({n_slots} slots; means over slots) ==")
+    header = (f"{'method':9s} | {'logloss':>7s} {'Brier':>7s} {'ECE':>6s} {'slope':>6s} "
+              f"{'icept':>6s} | new onset: {'logloss':>7s} {'Brier':>7s} {'ECE':>6s} "
+              f"{'slope':>6s} {'icept':>6s}")
+    print(header)
+    for method, subsets in choice.table.items():
+        cells = []
+        for subset in ("all", "new_onset"):
+            m = subsets[subset]
+            cells.append(f"{m['log_loss']:7.4f} {m['brier']:7.4f} {m['ece']:6.4f} "
+                         f"{m['slope']:6.2f} {m['intercept']:6.2f}")
+        mark = " *" if method == choice.method else ""
+        print(f"{method:9s} | {cells[0]} | new onset: {cells[1]}{mark}")
 
 
 if __name__ == "__main__":

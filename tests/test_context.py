@@ -299,7 +299,8 @@ def test_the_api_answers_with_context_the_reference_and_intervals(client, tiny_c
                                                    ref["reference"]["n"]))
     assert f"Of {ref['reference']['n']} reference patient-days" in ref["explanation"]
     assert body["labs_change"] == pytest.approx(body["probability"] - ref["probability"])
-    assert body["labs_add_information"] is True and body["labs_note"] is None
+    # the tiny files carry no labs_add_information: no claim either way (issue 15)
+    assert body["labs_add_information"] is None and body["labs_note"] is None
     assert "context_note" not in body
 
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from predictor.models import ModelVersion
-from predictor.scoring.calibration import CalibrationTable
+from predictor.scoring.calibration import build_calibration
 from predictor.web.model_card_views import calibration_chart, localized, metric_tables
 from tests.conftest import install_model
 
@@ -60,8 +60,8 @@ def test_the_calibration_chart_is_inline_svg_without_script_or_style(card_versio
 
 
 def test_the_chart_is_monotone_like_the_lookup():
-    table = CalibrationTable([i / 50 for i in range(50)], [int(i % 3 == 0 or i > 35)
-                                                           for i in range(50)])
+    table = build_calibration("windows", None, [i / 50 for i in range(50)],
+                              [int(i % 3 == 0 or i > 35) for i in range(50)])
     chart = calibration_chart(table)
     ys = [d["y"] for d in chart["dots"]]  # SVG y grows downwards: probability never falls
     assert ys == sorted(ys, reverse=True)

@@ -305,8 +305,8 @@ def test_baseline_patient_column_is_an_anonymous_index(shipped):
     assert lines[0] == "probability,severe,grade,patient"
     patients = [int(line.split(",")[3]) for line in lines[1:]]
     rows = horizon_rows(cart, 1)
-    assert sorted(set(patients)) == list(range(len(np.unique(rows.patient))))
-    assert patients[0] == 0  # numbered in order of appearance, not the sheet's ids
+    assert sorted(set(patients)) == list(range(1, len(np.unique(rows.patient)) + 1))
+    assert patients[0] == 1  # numbered in order of appearance, not the sheet's ids
 
 
 def test_the_reference_fit_is_monotone_even_where_the_data_say_otherwise():
@@ -318,3 +318,20 @@ def test_the_reference_fit_is_monotone_even_where_the_data_say_otherwise():
     steps = model.context_coef[:5]
     assert (np.diff(steps) >= -1e-9).all() and steps[4] == pytest.approx(steps[3], abs=1e-6)
     assert model.max_day == 9.0
+
+
+def test_every_file_records_the_calibration_chosen_for_its_kind(shipped):
+    from predictor.training.calibration_choice import CANDIDATES
+
+    out, summary, _ = shipped
+    kinds = {"h1_c3.pt": "labs", "h1_c4.pt": "labs", "h1_c3_ctx.pt": "context",
+             "h1_c4_ctx.pt": "context", "h1_c0_ctx.pt": "reference"}
+    for name, kind in kinds.items():
+        entry = _manifest(out / name)["calibration"]
+        assert entry["method"] in dict(CANDIDATES)
+        assert entry == {"method": summary["calibration"][kind]["method"],
+                         "params": summary["calibration"][kind]["params"]}
+    # the flag compares the served figures of the shipped family with the reference's
+    s = summary["context_slots"]["1_4"]
+    a, r = s["all"][s["shipped"]], s["all"]["reference"]
+    assert s["labs_add_information"] == (a["auroc"] > r["auroc"] and a["brier"] < r["brier"])

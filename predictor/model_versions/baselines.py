@@ -1,4 +1,9 @@
-"""Reading calibration baselines: the spec's CSV or the original PrCRS three-column workbook."""
+"""Reading calibration baselines: the spec's CSV or the original PrCRS three-column workbook.
+
+A parsed baseline is a list of rows ``(probability, severe)``, or ``(probability, severe,
+patient)`` where the CSV has a ``patient`` column (spec section 5: it says which rows belong to one
+patient, so the interval can resample patients). ``baseline_columns`` splits either form.
+"""
 
 from __future__ import annotations
 
@@ -15,24 +20,42 @@ class BaselineError(ValueError):
     """A baseline that cannot serve; the message says why, in the active language."""
 
 
-def parse_baseline_csv(text: str) -> list[tuple[float, int]]:
-    """CSV with header ``probability,severe`` (optionally ``grade``) -> [(probability, severe)]."""
+def parse_baseline_csv(text: str) -> list[tuple]:
+    """CSV with header ``probability,severe`` (optionally ``grade`` and ``patient``) ->
+    [(probability, severe)] or, with a ``patient`` column, [(probability, severe, patient)]."""
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     header = [h.strip().lower() for h in next(reader, [])]
     if "probability" not in header or "severe" not in header:
         raise BaselineError(_("The baseline CSV needs a header row with the columns "
                               "'probability' and 'severe'."))
     p_col, y_col = header.index("probability"), header.index("severe")
-    rows = []
+    patient_col = header.index("patient") if "patient" in header else None
+    rows, patients = [], []
     for line_no, row in enumerate(reader, start=2):
         if not any(cell.strip() for cell in row):
             continue
         try:
             rows.append((row[p_col], row[y_col]))
+            if patient_col is not None:
+                patients.append(row[patient_col].strip())
         except IndexError:
             raise BaselineError(_("Baseline line %(line)d has too few columns.")
                                 % {"line": line_no}) from None
-    return _checked(rows, first_line=2)
+        if patient_col is not None and not patients[-1]:
+            raise BaselineError(_("Baseline line %(line)d has no patient, but the baseline has "
+                                  "a patient column: every row needs one.") % {"line": line_no})
+    checked = _checked(rows, first_line=2)
+    if patient_col is None:
+        return checked
+    return [(p, y, patient) for (p, y), patient in zip(checked, patients)]
+
+
+def baseline_columns(rows) -> tuple[list[float], list[int], list[str] | None]:
+    """(scores, severe, patients or None) of a parsed or stored baseline."""
+    scores = [float(row[0]) for row in rows]
+    severe = [int(row[1]) for row in rows]
+    has_patients = bool(rows) and all(len(row) > 2 for row in rows)
+    return scores, severe, [str(row[2]) for row in rows] if has_patients else None
 
 
 def parse_baseline_workbook(data: bytes) -> list[tuple[float, int]]:

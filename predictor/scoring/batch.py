@@ -127,8 +127,6 @@ def _score(rows: Sequence[BatchRow], horizons: list[int], *, percent_input: bool
     for model, segments in by_model.values():
         _run_model(model, segments, scores, failures)
     failures.settle()
-    for column in scores.columns:
-        column.fill_intervals()
     return scores
 
 
@@ -245,7 +243,9 @@ def _run_model(model: ServingModel, segments: list[_Segment], scores: BatchScore
                       model.version_label, len(inputs))
         raw = np.array([_forward_one(model, row) for row in inputs])
     finite = np.isfinite(raw)
-    probability, n, severe = model.calibration.lookup_many(np.where(finite, raw, 0.0))
+    found = model.calibration.lookup_many(np.where(finite, raw, 0.0))
+    probability, n, severe, low, high = found.probability, found.n, found.severe, found.low, \
+        found.high
     start = 0
     for segment in segments:
         part = slice(start, start + len(segment.rows))
@@ -255,10 +255,12 @@ def _run_model(model: ServingModel, segments: list[_Segment], scores: BatchScore
             column.plan[rows] = segment.plan
             column.raw[rows], column.probability[rows] = raw[part], probability[part]
             column.n[rows], column.severe[rows] = n[part], severe[part]
+            column.low[rows], column.high[rows] = low[part], high[part]
         else:
             column.reference[rows] = _reference_slot(scores, model)
             column.ref_raw[rows], column.ref_probability[rows] = raw[part], probability[part]
             column.ref_n[rows], column.ref_severe[rows] = n[part], severe[part]
+            column.ref_low[rows], column.ref_high[rows] = low[part], high[part]
         bad = ~finite[part]
         if bad.any():  # NaN/inf, or the module raised on this row: a 503 for it alone
             for k in np.flatnonzero(bad).tolist():

@@ -18,7 +18,6 @@ import numpy as np
 from predictor.catalogue import REFERENCE_COMBINATION
 from predictor.inputs.validation import FactorLimits
 from predictor.scoring.batch_intake import RowGroup
-from predictor.scoring.intervals import wilson_interval
 from predictor.scoring.headline import with_reference_headline
 from predictor.scoring.prediction import ContextGain, HorizonPrediction, ReferencePrediction
 from predictor.scoring.registry import ServingModel
@@ -77,10 +76,6 @@ class HorizonColumns:
             np.full(rows, np.nan) for _ in range(4))
         self.ref_n, self.ref_severe = np.zeros(rows, np.int64), np.zeros(rows, np.int64)
 
-    def fill_intervals(self) -> None:
-        self.low, self.high = wilson_arrays(self.severe, self.n)
-        self.ref_low, self.ref_high = wilson_arrays(self.ref_severe, self.ref_n)
-
     def lists(self) -> ColumnLists:
         return ColumnLists(self)
 
@@ -94,17 +89,6 @@ class ColumnLists:
         for name in ("plan", "probability", "raw", "low", "high", "n", "severe", "reference",
                      "ref_probability", "ref_raw", "ref_low", "ref_high", "ref_n", "ref_severe"):
             setattr(self, name, getattr(column, name).tolist())
-
-
-def wilson_arrays(severe: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``wilson_interval`` for every (severe, n) pair: worked out once per distinct pair (a
-    baseline's windows give a few dozen), so the figures are exactly the single prediction's."""
-    width = int(n.max(initial=0)) + 1
-    codes, inverse = np.unique(severe * width + n, return_inverse=True)
-    ends = np.array([wilson_interval(int(c // width), int(c % width)) for c in codes],
-                    dtype=np.float64).reshape(-1, 2)
-    inverse = inverse.reshape(-1)
-    return ends[inverse, 0], ends[inverse, 1]
 
 
 @dataclass

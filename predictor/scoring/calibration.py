@@ -1,126 +1,150 @@
 """Raw model probability -> actual probability through a calibration baseline (spec section 5).
 
-The baseline is a list of held-out predictions with their true labels. Sorted high to low, each
-position gets the severe rate of a window around it (narrower where scores are high); the rates
-are made monotone by rearrangement; a new score takes the rate of the nearest position.
-Everything is precomputed once, so a lookup is a binary search.
+One ``CalibrationMap`` per model file, built at load by ``build_calibration`` from the stored
+baseline and the method its manifest names (``predictor.scoring.calibration_methods``;
+``windows``, the paper's method, where none is named). A lookup gives:
+
+- the probability from the fitted map, strictly inside (0, 1);
+- its 95 % interval: with a ``patient`` column in the baseline, the 2.5 and 97.5 percentiles of
+  the map refitted on ``BOOTSTRAP_RESAMPLES`` patient bootstrap resamples (seeded, precomputed at
+  load on a grid of raw scores, linear between grid points); without one, the Wilson interval of
+  the probability over the N nearest reference patient-days, which is also the interval of the
+  ``identity`` method (the model's own probability does not depend on the baseline). The interval
+  always contains the probability;
+- the literal explanation: of the N reference patient-days with the nearest scores, K were severe
+  (``predictor.scoring.nearest_counts``). K/N is a count, not the estimate; the two may differ.
+
+``lookup`` is ``lookup_many`` on one score, so a batch and a single prediction agree exactly.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
+from predictor.scoring.calibration_methods import (
+    METHOD_PARAMS,
+    METHODS,
+    WindowSettings,
+    fit_map,
+    nearest_positions,
+)
+from predictor.scoring.intervals import wilson_rate_interval
+from predictor.scoring.nearest_counts import NEAREST_N, NearestCounts
 
-@dataclass(frozen=True)
-class WindowSettings:
-    """Half-widths of the window by raw probability (the paper's 10 / 15 / 20)."""
+__all__ = ["BOOTSTRAP_RESAMPLES", "CalibrationMap", "DEFAULT_METHOD", "Lookups", "METHODS",
+           "METHOD_PARAMS", "NEAREST_N", "Reference", "WindowSettings", "build_calibration"]
 
-    high: int = 10  # where p > high_above
-    middle: int = 15  # where low_below <= p <= high_above
-    low: int = 20  # where p < low_below
-    high_above: float = 0.8
-    low_below: float = 0.3
-
-    def half_width(self, p: float) -> int:
-        if p > self.high_above:
-            return self.high
-        if p < self.low_below:
-            return self.low
-        return self.middle
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> WindowSettings:
-        return cls(**{k: v for k, v in (data or {}).items() if k in cls.__dataclass_fields__})
+DEFAULT_METHOD = "windows"
+BOOTSTRAP_RESAMPLES = 200
+BOOTSTRAP_SEED = 20170415  # fixed: the same baseline always gives the same intervals
+GRID_POINTS = 41  # raw scores (baseline quantiles) where the bootstrap interval is computed
 
 
 @dataclass(frozen=True)
 class Reference:
-    """The answer for one raw score: actual probability and the patient-days behind it."""
+    """The answer for one raw score."""
 
-    probability: float
-    n: int  # reference patient-days in the window
-    severe: int  # of which developed severe CRS
-    position: int  # position in the baseline sorted high to low
+    probability: float  # from the fitted map, strictly inside (0, 1)
+    n: int  # the N reference patient-days with the nearest scores
+    severe: int  # K of them developed severe CRS
+    position: int  # position of the nearest baseline score, sorted high to low
+    interval: tuple[float, float] = field(default=(0.0, 1.0))  # 95 %, contains probability
 
 
-class CalibrationTable:
-    """Precomputed lookup from a raw probability to an actual probability."""
+class Lookups(NamedTuple):
+    """``lookup`` for many scores at once, as arrays."""
 
-    def __init__(self, probabilities: Sequence[float], severe: Sequence[int],
-                 windows: WindowSettings = WindowSettings()):
-        if len(probabilities) != len(severe) or not probabilities:
+    probability: np.ndarray
+    n: np.ndarray
+    severe: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    position: np.ndarray
+
+
+class CalibrationMap:
+    """A fitted calibration for one baseline: probability, interval and literal counts."""
+
+    def __init__(self, method: str, params: Mapping | None, scores: Sequence[float],
+                 severe: Sequence[int], patients: Sequence | None = None, *,
+                 resamples: int = BOOTSTRAP_RESAMPLES):
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        severe = np.asarray(severe, dtype=np.int64).reshape(-1)
+        if len(scores) == 0 or len(scores) != len(severe):
             raise ValueError("a baseline needs the same, non-zero number of scores and labels")
-        rows = sorted(zip(probabilities, severe), key=lambda row: -row[0])  # stable: ties keep order
-        self.scores = tuple(float(p) for p, _ in rows)  # high to low
-        labels = [int(y) for _, y in rows]
-        prefix = [0]
-        for y in labels:
-            prefix.append(prefix[-1] + y)
-        windowed = []
-        for i, p in enumerate(self.scores):
-            w = windows.half_width(p)
-            lo, hi = max(0, i - w), min(len(labels), i + w + 1)
-            k, n = prefix[hi] - prefix[lo], hi - lo
-            windowed.append((k / n, k, n))
-        # Monotone rearrangement: the highest rate goes with the highest score, and so on.
-        windowed.sort(key=lambda entry: -entry[0])
-        self.rates = tuple(entry[0] for entry in windowed)
-        self.counts = tuple((entry[2], entry[1]) for entry in windowed)  # (n, severe)
-        self._ascending = self.scores[::-1]
-        # The same tables as arrays, for scoring many rows at once (lookup_many).
-        self._ascending_array = np.asarray(self._ascending, dtype=np.float64)
-        self._rates_array = np.asarray(self.rates, dtype=np.float64)
-        self._counts_array = np.asarray(self.counts, dtype=np.int64).reshape(-1, 2)
+        if patients is not None and len(patients) != len(scores):
+            raise ValueError("a patient column needs one entry per baseline row")
+        self.method = method
+        self.params = dict(params or {})
+        self._map = fit_map(method, self.params, scores, severe)
+        self._counts = NearestCounts(scores, severe)
+        self._ascending = np.sort(scores)
+        self.scores = tuple(self._ascending[::-1].tolist())  # high to low
+        self.by_patient = patients is not None and method != "identity"
+        self._grid = self._low = self._high = None
+        if self.by_patient:
+            self._grid, self._low, self._high = bootstrap_bands(
+                method, self.params, scores, severe, patients, resamples)
 
     def __len__(self) -> int:
         return len(self.scores)
 
-    def nearest_position(self, q: float) -> int:
-        """The position whose score is closest to q; on a tie, the lower position number."""
-        n = len(self.scores)
-        # Index in the ascending copy of the first score >= q; ascending index j is position n-1-j.
-        j = bisect.bisect_left(self._ascending, q)
-        candidates = []
-        if j < n:  # smallest score >= q: its lowest position is the first of its run of equals
-            candidates.append(self._first_position_of(self._ascending[j]))
-        if j > 0:
-            candidates.append(self._first_position_of(self._ascending[j - 1]))
-        return min(candidates, key=lambda pos: (abs(self.scores[pos] - q), pos))
+    @property
+    def nearest_n(self) -> int:
+        return self._counts.n
 
-    def _first_position_of(self, score: float) -> int:
-        # Positions with this score are contiguous; the lowest is where descending order reaches it.
-        return len(self.scores) - bisect.bisect_right(self._ascending, score)
+    def lookup_many(self, q) -> Lookups:
+        q = np.asarray(q, dtype=np.float64).reshape(-1)
+        probability = self._map(q)
+        n, severe = self._counts.counts(q)
+        if self.by_patient:
+            low = np.interp(q, self._grid, self._low)
+            high = np.interp(q, self._grid, self._high)
+        else:
+            low, high = wilson_rate_interval(probability, n)
+        low, high = np.minimum(low, probability), np.maximum(high, probability)
+        return Lookups(probability, n, severe, low, high, nearest_positions(self._ascending, q))
 
     def lookup(self, q: float) -> Reference:
-        pos = self.nearest_position(q)
-        n, severe = self.counts[pos]
-        return Reference(self.rates[pos], n, severe, pos)
+        found = self.lookup_many([q])
+        return Reference(float(found.probability[0]), int(found.n[0]), int(found.severe[0]),
+                         int(found.position[0]),
+                         (float(found.low[0]), float(found.high[0])))
 
-    def lookup_many(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``lookup`` for an array of raw scores at once: (probabilities, n, severe).
-
-        The same rule as ``nearest_position``, vectorised: of the nearest score at or above q
-        and the nearest below it, the closer one wins, and on a tie the higher score, whose
-        position number is the lower one.
-        """
-        q = np.asarray(q, dtype=np.float64)
-        ascending = self._ascending_array
-        n = len(ascending)
-        j = np.searchsorted(ascending, q, side="left")
-        above = np.minimum(j, n - 1)  # smallest score >= q (clamped where every score is < q)
-        below = np.maximum(j - 1, 0)  # largest score < q (clamped where every score is >= q)
-        d_above = np.where(j < n, np.abs(ascending[above] - q), np.inf)
-        d_below = np.where(j > 0, np.abs(ascending[below] - q), np.inf)
-        chosen = np.where(d_above <= d_below, ascending[above], ascending[below])
-        # First position (descending order) of the chosen score's run of equal scores.
-        positions = n - np.searchsorted(ascending, chosen, side="right")
-        counts = self._counts_array[positions]
-        return self._rates_array[positions], counts[:, 0], counts[:, 1]
+    def nearest_position(self, q: float) -> int:
+        return self.lookup(q).position
 
     def curve(self) -> list[tuple[float, float]]:
         """(raw score, actual probability) pairs, high to low, for the model card chart."""
-        return list(zip(self.scores, self.rates))
+        values = self._map(np.asarray(self.scores))
+        return list(zip(self.scores, values.tolist()))
+
+
+def bootstrap_bands(method: str, params: Mapping, scores: np.ndarray, severe: np.ndarray,
+                    patients: Sequence, resamples: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """2.5 and 97.5 percentiles of the map refitted on patient bootstrap resamples, on a grid
+    of raw scores (baseline quantiles and both ends). Each resample draws as many patients as the
+    baseline has, with replacement, and takes all their rows (as weights)."""
+    labels, row_patient = np.unique(np.asarray([str(p) for p in patients]), return_inverse=True)
+    grid = np.unique(np.concatenate([np.quantile(scores, np.linspace(0, 1, GRID_POINTS)),
+                                     [0.0, 1.0]]))
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    values = np.empty((resamples, len(grid)))
+    for b in range(resamples):
+        drawn = np.bincount(rng.integers(0, len(labels), len(labels)), minlength=len(labels))
+        weights = drawn[row_patient]
+        keep = weights > 0
+        values[b] = fit_map(method, params, scores[keep], severe[keep], weights[keep])(grid)
+    low, high = np.percentile(values, [2.5, 97.5], axis=0)
+    return grid, low, high
+
+
+def build_calibration(method: str | None, params: Mapping | None, scores: Sequence[float],
+                      severe: Sequence[int], patients: Sequence | None = None) -> CalibrationMap:
+    """The map a file serves with: ``method`` from its manifest (None: the paper's windows)."""
+    return CalibrationMap(method or DEFAULT_METHOD, params, scores, severe, patients)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 Z_95 = 1.959963984540054  # two-sided 95 % quantile of the standard normal
 
 
@@ -30,3 +32,19 @@ def wilson_interval(severe: int, n: int, *, z: float = Z_95) -> tuple[float, flo
     low = 0.0 if severe == 0 else max(0.0, centre - half)
     high = 1.0 if severe == n else min(1.0, centre + half)
     return low, high
+
+
+def wilson_rate_interval(probability, n, *, z: float = Z_95):
+    """The Wilson score interval of an estimated rate ``probability`` worth ``n`` observations,
+    element-wise on arrays: the calibration fallback where a baseline says nothing of patients
+    (spec section 5c). A rate strictly inside (0, 1) gives bounds strictly inside (0, 1)."""
+    p = np.asarray(probability, dtype=np.float64)
+    n = np.maximum(np.asarray(n, dtype=np.float64), 1.0)
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    high = np.minimum(centre + half, 1.0)
+    # The two bounds are the roots of a quadratic whose product is p^2 / (1 + z^2/n): the low
+    # one from that product, as centre - half loses every digit for a rate near 0.
+    low = np.where(high > 0, p * p / ((1 + z2 / n) * np.where(high > 0, high, 1.0)), 0.0)
+    return np.clip(low, 0.0, 1.0), high

@@ -26,7 +26,6 @@ from predictor.inputs.validation import NotANumber, check_values, parse_number
 from predictor import no_lab_reference
 from predictor.live_catalogue import LiveCatalogue, live_catalogue
 from predictor.scoring.headline import WithLabs, labs_add_information, with_reference_headline
-from predictor.scoring.intervals import wilson_interval
 from predictor.scoring.registry import REGISTRY, ServingModel, Snapshot
 from predictor.scoring.selection import Selection, cheapest_shortfall, choose_combination
 from predictor.scoring.trained_ranges import model_context, range_warnings
@@ -76,7 +75,7 @@ class HorizonPrediction:
     flags: dict[str, object] = field(default_factory=dict)  # typical-range warnings by key
     inputs: dict[str, float] = field(default_factory=dict)  # the model's lab input, model units
     context: dict[str, int] | None = None  # parsed CRS grade and day, when given
-    interval: tuple[float, float] = (0.0, 1.0)  # Wilson 95 % from reference_severe of _n
+    interval: tuple[float, float] = (0.0, 1.0)  # 95 %, from the calibration map
     no_lab_reference: ReferencePrediction | None = None
     # the file's claim (``headline``): True, False (then the headline is the reference's and
     # ``with_labs`` holds the labs + context number) or None (no claim either way)
@@ -207,8 +206,8 @@ def _reference(snapshot: Snapshot, horizon: int, context: dict[str, int]
         return None
     raw = _run(model, model.input_vector((), model_context(model.manifest, context)), horizon)
     ref = model.calibration.lookup(raw)
-    return ReferencePrediction(ref.probability, wilson_interval(ref.severe, ref.n), raw, ref.n,
-                               ref.severe, model.version_label)
+    return ReferencePrediction(ref.probability, ref.interval, raw, ref.n, ref.severe,
+                               model.version_label)
 
 
 def _metric(model: ServingModel | None, name: str) -> float | None:
@@ -288,7 +287,7 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
             model_version=model.version_label, ignored=selection.ignored,
             imputed=selection.imputed, flags=checked.flags,
             inputs=dict(zip(model.factor_keys, selection.vector)),
-            context=ctx, interval=wilson_interval(found.severe, found.n),
+            context=ctx, interval=found.interval,
             no_lab_reference=_reference(snapshot, horizon, ctx) if ctx is not None else None,
             labs_add_information=labs_add_information(model),
             context_gain=context_gain(snapshot, horizon, selection.combination)

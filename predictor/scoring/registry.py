@@ -27,7 +27,9 @@ from predictor.catalogue import (
     slot_label,
 )
 from predictor.model_versions.model_store import materialise
-from predictor.scoring.calibration import CalibrationTable, WindowSettings
+from predictor.model_versions.baselines import baseline_columns
+from predictor.model_versions.calibration_spec import calibration_spec
+from predictor.scoring.calibration import CalibrationMap, build_calibration
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ class ServingModel:
     version_id: int
     version_label: str
     module: torch.jit.ScriptModule
-    calibration: CalibrationTable
+    calibration: CalibrationMap
     medians: dict[str, float] | None
     device: torch.device
     context: str = CONTEXT_NONE
@@ -109,10 +111,8 @@ def load_serving_model(row: dict, device: torch.device) -> ServingModel:
                        .get(pk=row["id"]))
     module = torch.jit.load(str(path), map_location=device)
     module.eval()
-    baseline = row["baseline"] or []
-    table = CalibrationTable([p for p, _ in baseline], [y for _, y in baseline],
-                             WindowSettings.from_dict(row["baseline_windows"]))
     manifest = row["manifest"] or {}
+    table = serving_calibration(manifest, row["baseline"] or [], row["baseline_windows"])
     context = row.get("context") or CONTEXT_NONE
     model = ServingModel(row["horizon"], row["combination"], row["id"], row_label(row),
                          module, table, manifest.get("medians"), device, context=context,
@@ -125,6 +125,15 @@ def load_serving_model(row: dict, device: torch.device) -> ServingModel:
         model.raw_probability([1.0] * len(model.factor_keys)
                               + [float(_WARM_CONTEXT[k]) for k in model.context_keys])
     return model
+
+
+def serving_calibration(manifest: dict, baseline: list, windows: dict | None) -> CalibrationMap:
+    """The calibration map of a version: the manifest's method (the paper's windows where it
+    names none) fitted on its stored baseline, with a patient bootstrap where the baseline says
+    whose rows are whose."""
+    spec = calibration_spec(manifest, windows)
+    scores, severe, patients = baseline_columns(baseline)
+    return build_calibration(spec.method, spec.params, scores, severe, patients)
 
 
 # Mid-range context for the warm-up: a plausible patient-day, not an edge.

@@ -1,45 +1,41 @@
-"""Calibration during evaluation: the site's own spec section 5 table, applied to a fold.
+"""Calibration during evaluation: the site's own spec section 5 map, applied to a fold.
 
-Evaluation must score exactly what the site will serve, so it uses ``predictor.scoring.calibration``
-rather than a second implementation of the algorithm.
+Evaluation must score exactly what the site will serve, so it uses the serving code's
+``fit_map`` (``predictor.scoring.calibration_methods``) rather than a second implementation.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from predictor.scoring.calibration import CalibrationTable
+from predictor.scoring.calibration_methods import fit_map
 
 
 def actual_probabilities(baseline_probability: np.ndarray, baseline_severe: np.ndarray,
-                         raw: np.ndarray) -> np.ndarray:
-    """Actual probabilities of ``raw`` scores through a baseline of held-out (score, label)."""
-    table = CalibrationTable([float(p) for p in baseline_probability],
-                             [int(y) for y in baseline_severe])
-    return np.array([table.lookup(float(q)).probability for q in np.atleast_1d(raw)])
-
-
-def anonymous_patients(patient: np.ndarray) -> np.ndarray:
-    """Patient ids replaced by 0, 1, 2, ... in order of first appearance: which rows belong to
-    one patient (for intervals that bootstrap by patient), nothing that identifies anyone."""
-    _, first, inverse = np.unique(np.asarray(patient), return_index=True, return_inverse=True)
-    rank = np.empty(len(first), dtype=int)
-    rank[np.argsort(first)] = np.arange(len(first))
-    return rank[inverse.reshape(-1)]
+                         raw: np.ndarray, method: str = "windows",
+                         params: dict | None = None) -> np.ndarray:
+    """Actual probabilities of ``raw`` scores through a baseline of held-out (score, label),
+    by ``method`` (the paper's windows unless told otherwise)."""
+    mapping = fit_map(method, params, np.asarray(baseline_probability, dtype=np.float64),
+                      np.asarray(baseline_severe, dtype=np.float64))
+    return mapping(np.atleast_1d(np.asarray(raw, dtype=np.float64)))
 
 
 def baseline_csv(probability: np.ndarray, severe: np.ndarray, grade: np.ndarray | None = None,
                  patient: np.ndarray | None = None) -> str:
-    """CSV text with header ``probability,severe`` (then ``grade`` and an anonymous ``patient``
-    index when given)."""
+    """CSV text with header ``probability,severe`` (and ``grade``, ``patient`` when given; the
+    patient column lets the site's interval resample patients, spec section 5c). Patients are
+    written as numbers in order of first appearance, never as the sheet's identifiers."""
+    if patient is not None:
+        codes: dict = {}
+        patient = [codes.setdefault(p, len(codes) + 1) for p in patient]
     lines = ["probability,severe" + (",grade" if grade is not None else "")
              + (",patient" if patient is not None else "")]
-    index = None if patient is None else anonymous_patients(patient)
     for i, (p, y) in enumerate(zip(probability, severe)):
         row = f"{float(p):.6g},{int(y)}"
         if grade is not None:
             row += f",{int(grade[i])}"
-        if index is not None:
-            row += f",{int(index[i])}"
+        if patient is not None:
+            row += f",{patient[i]}"
         lines.append(row)
     return "\n".join(lines) + "\n"

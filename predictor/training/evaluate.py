@@ -107,21 +107,24 @@ def binary_metrics(y, raw, actual=None, threshold=None) -> dict:
     return out
 
 
-def calibrated_oof(y: np.ndarray, raw: np.ndarray, fold: np.ndarray):
-    """Per outer fold: baseline + threshold from the other folds' OOF -> actual probs, thresholds."""
+def calibrated_oof(y: np.ndarray, raw: np.ndarray, fold: np.ndarray, method: str = "windows",
+                   params: dict | None = None):
+    """Per outer fold: baseline + threshold from the other folds' OOF -> actual probs, thresholds
+    (``method``: the calibration map, the paper's windows unless told otherwise)."""
     actual = np.zeros_like(raw)
     thresholds = np.zeros_like(raw)
     for f in np.unique(fold):
         test, train = fold == f, fold != f
-        actual[test] = actual_probabilities(raw[train], y[train], raw[test])
+        actual[test] = actual_probabilities(raw[train], y[train], raw[test], method, params)
         thresholds[test] = youden_threshold(y[train], raw[train])
     return actual, thresholds
 
 
-def patient_metrics(y, raw, fold, subset=None) -> dict:
+def patient_metrics(y, raw, fold, subset=None, method: str = "windows",
+                    params: dict | None = None) -> dict:
     """The patient-level figures of one family (optionally on a subset of rows, e.g. new onset;
     baselines and thresholds always come from all rows of the other folds)."""
-    actual, thresholds = calibrated_oof(y, raw, fold)
+    actual, thresholds = calibrated_oof(y, raw, fold, method, params)
     m = np.ones(len(y), bool) if subset is None else subset
     out = binary_metrics(y[m], raw[m], actual[m])
     pred = raw[m] >= thresholds[m]

@@ -38,6 +38,7 @@ from predictor.training.evaluate import (ENSEMBLES, FAMILY_NAMES, SHIPPABLE, bes
 from predictor.training.export import (EnsembleModule, UnusedFactors, build_manifest, model_path,
                                        save_model)
 from predictor.training.sensitivity import folder_sensitivity
+from predictor.training.served_calibration import calibrate_shipped
 from predictor.training.trained_ranges import trained_ranges
 from predictor.training.fit import pretrain_covid, train_network
 from predictor.training.folds import patient_folds, patient_table
@@ -344,6 +345,12 @@ def run(cart_source, covid_source, out_dir: Path | None, recipe: Recipe | None =
     log(f"shipping {family}: {FAMILY_NAMES[family]}")
     if opts.context:
         _summarise_context(summary, ctx_results, recipe, opts, log)
+    # the calibration each shipped family is served with (nested choice), and its figures
+    summary["calibration"] = calibrate_shipped(summary, _STATE["rows"], results, ctx_results)
+    for kind, choice in summary["calibration"].items():
+        log(f"calibration of the {kind} files: {choice['method']}")
+    for s in summary.get("context_slots", {}).values():
+        s["labs_add_information"] = ec.labs_add_information(s, s["shipped"])
     t = time.time()
     for (h, code) in tqdm(slots, desc="train + export", disable=not opts.progress):
         rows = _STATE["rows"][h]
@@ -365,7 +372,8 @@ def run(cart_source, covid_source, out_dir: Path | None, recipe: Recipe | None =
             f"{family}: {FAMILY_NAMES[family]}", _manifest_metrics(s, family, threshold), seed,
             final_training=info, recipe=recipe.to_dict(), sodium_rule=SODIUM_RULE,
             baseline_source="out-of-fold predictions of the 5-fold patient-level CV",
-            trained_ranges=trained_ranges(rows, code, context=False), **_unused_manifest(code))
+            trained_ranges=trained_ranges(rows, code, context=False),
+            calibration=_manifest_calibration(summary, "labs"), **_unused_manifest(code))
         save_model(pin_unused(module, code), model_path(out_dir, h, code), manifest,
                    baseline_csv(raw_oof, rows.y, rows.grade_today, rows.patient),
                    check_seed=seed)
@@ -409,7 +417,6 @@ def _summarise_context(summary: dict, ctx_results: dict, recipe: Recipe, opts: O
     log(f"shipping context family {family}: {ec.CTX_FAMILY_NAMES[family]}")
     for key, s in summary["context_slots"].items():
         s["shipped"] = family
-        s["labs_add_information"] = ec.labs_add_information(s, family)
     for h in opts.horizons:
         rows = _STATE["rows"][h]
         res = ec.evaluate_reference(rows, _STATE["fold_of"], opts.seed + 1000 * h)
@@ -451,10 +458,18 @@ def _export_context(summary: dict, ctx_results: dict, recipe: Recipe, opts: Opti
             context=CONTEXT_BOTH, final_training=info, recipe=recipe.to_dict(),
             sodium_rule=SODIUM_RULE,
             baseline_source="out-of-fold predictions of the 5-fold patient-level CV",
-            trained_ranges=trained_ranges(rows, code, context=True), **extra)
+            trained_ranges=trained_ranges(rows, code, context=True),
+            calibration=_manifest_calibration(
+                summary, "reference" if code == REFERENCE_COMBINATION else "context"), **extra)
         save_model(module, model_path(out_dir, h, code, CONTEXT_BOTH), manifest,
                    baseline_csv(raw_oof, rows.y, rows.grade_today, rows.patient),
                    check_seed=seed)
+
+
+def _manifest_calibration(summary: dict, kind: str) -> dict:
+    """The manifest's ``calibration`` key: the method chosen for this kind of file."""
+    choice = summary["calibration"][kind]
+    return {"method": choice["method"], "params": dict(choice["params"])}
 
 
 def _clean(obj):

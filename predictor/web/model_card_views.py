@@ -28,9 +28,9 @@ from predictor.catalogue import (
 from predictor.live_catalogue import live_catalogue
 from predictor.model_versions.versions import current_stamp
 from predictor.models import ModelVersion
-from predictor.scoring.calibration import CalibrationTable, WindowSettings
-from predictor.scoring.intervals import wilson_interval
+from predictor.scoring.calibration import CalibrationMap
 from predictor.scoring.prediction import horizon_name
+from predictor.scoring.registry import serving_calibration
 from predictor.scoring.trained_ranges import SPARSE_GRADE_ROWS, grade_rows, last_trained_day
 
 # Metric keys in the order a clinician reads them, with their display names.
@@ -125,7 +125,7 @@ def _y(p: float) -> float:
     return round(CHART_SIZE - CHART_PAD - p * (CHART_SIZE - 2 * CHART_PAD), 1)
 
 
-def calibration_chart(table: CalibrationTable) -> dict:
+def calibration_chart(table: CalibrationMap) -> dict:
     """Coordinates of the raw-score -> actual-probability step curve and its axes."""
     curve = sorted(table.curve())  # low to high score
     step = max(1, len(curve) // MAX_CURVE_POINTS)
@@ -146,13 +146,13 @@ def calibration_chart(table: CalibrationTable) -> dict:
     }
 
 
-def calibration_rows(table: CalibrationTable) -> list[dict]:
+def calibration_rows(table: CalibrationMap) -> list[dict]:
     """The table a physician can read: at raw score q, K of N reference days were severe, and
     the 95 % interval of that proportion (the uncertainty every served probability carries)."""
     rows = []
     for q in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
         ref = table.lookup(q)
-        low, high = wilson_interval(ref.severe, ref.n)
+        low, high = ref.interval
         rows.append({"raw": f"{q:.2f}", "probability": f"{ref.probability:.1%}",
                      "interval": f"{low:.1%}–{high:.1%}", "n": ref.n, "severe": ref.severe})
     return rows
@@ -177,8 +177,7 @@ def context_inputs(manifest: dict) -> list:
 def model_card_context(mv: ModelVersion) -> dict:
     manifest = mv.manifest or {}
     baseline = mv.baseline or []
-    table = CalibrationTable([p for p, _ in baseline], [y for _, y in baseline],
-                             WindowSettings.from_dict(mv.baseline_windows)) if baseline else None
+    table = serving_calibration(manifest, baseline, mv.baseline_windows) if baseline else None
     metrics = manifest.get("metrics")
     headers, rows, others = metric_tables(metrics)
     notes = localized(metrics.get("notes")) if isinstance(metrics, dict) else ""
