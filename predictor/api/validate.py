@@ -144,13 +144,15 @@ def _rows_from_json(request: HttpRequest):
 
 
 def _rows_from_sheet(request: HttpRequest):
+    from predictor.fhir.course import course_from_upload, is_bundle_upload
     from predictor.sheets import SheetError, read_course, read_upload
 
     upload = request.FILES.get("sheet")
     if upload is None:
         return None, None, _errors({"sheet": [_("Send the sheet in the form field \"sheet\".")]})
     try:
-        course = read_course(read_upload(upload, name=upload.name))
+        course = (course_from_upload(upload) if is_bundle_upload(upload)  # an EHR export
+                  else read_course(read_upload(upload, name=upload.name)))
     except SheetError as error:
         return None, None, _errors({"sheet": [str(p) for p in error.problems]})
     if not course.is_cohort:

@@ -273,7 +273,7 @@ def _note_subject(subjects: dict[str, Located], item: Located) -> None:
         subjects.setdefault(subject, item)
 
 
-def _latest(readings: Iterable[Reading]) -> dict[str, Reading]:
+def latest_per_key(readings: Iterable[Reading]) -> dict[str, Reading]:
     """Per key, the most recent reading; FhirRefusal when two differ at that same time."""
     best: dict[str, Reading] = {}
     for reading in readings:
@@ -313,7 +313,7 @@ def inputs_for_window(found: Readings, newest: dt.datetime | None = None) -> Inp
             inputs.left_out.append(str(say(
                 _("%(resource)s: older than 24 hours before the newest result."),
                 resource=r.source.name)))
-    latest = _latest(window)
+    latest = latest_per_key(window)
     for key, reading in latest.items():
         inputs.used[key] = reading
         if reading.is_context:

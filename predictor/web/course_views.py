@@ -47,6 +47,7 @@ from predictor.cohorts.course_scoring import (
     unpack_course,
     validate_rows,
 )
+from predictor.fhir.course import course_from_upload, is_bundle_upload
 from predictor.live_catalogue import live_catalogue
 from predictor.scoring import prediction_log
 from predictor.scoring.registry import REGISTRY
@@ -294,6 +295,8 @@ def _submitted_course(request: HttpRequest) -> Course:
     text = request.POST.get("text", "")
     system = "us" if request.POST.get("units") == "us" else "si"
     try:
+        if upload is not None and is_bundle_upload(upload):
+            return course_from_upload(upload)  # an EHR export: a FHIR Bundle (.json)
         if upload is not None:
             sheet = read_upload(upload, name=upload.name)
         elif text.strip():
