@@ -91,25 +91,38 @@ def log_in(driver, live_server, user) -> None:
                        "value": client.cookies[settings.SESSION_COOKIE_NAME].value})
 
 
+def open_first_factor(browser, live_server, admin_user):
+    """Logged in, on the first factor's change page once its tabs are drawn: (factor, the
+    first tab strip)."""
+    log_in(browser, live_server, admin_user)
+    factor = Factor.objects.order_by("position").first()
+    browser.get(live_server.url + change_url(factor))
+    return factor, wait_for(browser, ".mt-tab-strip")
+
+
+def in_chromium(test):
+    """A browser test against the live server (committed data; serialized_rollback brings back
+    the seeded catalogue), which needs Chromium."""
+    for mark in (pytest.mark.browser,
+                 pytest.mark.django_db(transaction=True, serialized_rollback=True),
+                 requires_tool(chromium_problem())):
+        test = mark(test)
+    return test
+
+
 def page_problems(driver) -> list[str]:
     """Console errors (CSP refusals, script errors, failed loads) but the favicon the admin
     does not link and the browser asks for anyway."""
     return [message for message in console_problems(driver) if "/favicon.ico" not in message]
 
 
-@pytest.mark.browser
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-@requires_tool(chromium_problem())
+@in_chromium
 def test_an_admin_switches_a_factor_between_the_chinese_and_english_tabs(
         live_server, admin_user, browser):  # noqa: F811 - the fixture imported above
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    log_in(browser, live_server, admin_user)
-
-    factor = Factor.objects.order_by("position").first()
-    browser.get(live_server.url + change_url(factor))
-    strip = wait_for(browser, ".mt-tab-strip")
+    factor, strip = open_first_factor(browser, live_server, admin_user)
     name_tabs = browser.find_elements(
         By.CSS_SELECTOR, '.mt-tab-strip[aria-label="Name"] [role="tab"]')
     assert [tab.text for tab in name_tabs] == ["简体中文", "English"]
@@ -145,17 +158,12 @@ def test_an_admin_switches_a_factor_between_the_chinese_and_english_tabs(
     assert page_problems(browser) == []
 
 
-@pytest.mark.browser
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-@requires_tool(chromium_problem())
+@in_chromium
 def test_a_tab_with_a_validation_error_is_shown_first(
         live_server, admin_user, browser):  # noqa: F811 - the fixture imported above
     from selenium.webdriver.common.by import By
 
-    log_in(browser, live_server, admin_user)
-    factor = Factor.objects.order_by("position").first()
-    browser.get(live_server.url + change_url(factor))
-    wait_for(browser, ".mt-tab-strip")
+    open_first_factor(browser, live_server, admin_user)
     # Too long for the English name (max 120): only the server can refuse it.
     english = browser.find_element(By.ID, "id_name_en")
     browser.execute_script("arguments[0].removeAttribute('maxlength'); arguments[0].value = "

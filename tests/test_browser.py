@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CYTOKINES
-from tests.required_tools import CHROMEDRIVER, CHROMIUM, chromium_problem, requires_tool
+from tests.chromium import chromium_options, start_chromium
+from tests.required_tools import chromium_problem, requires_tool
 
 SCREENSHOTS = Path(tempfile.gettempdir())
 
@@ -28,19 +29,7 @@ pytestmark = [
 
 @pytest.fixture
 def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--no-first-run", "--window-size=1280,1000",
-                     f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(argument)
-    options.binary_location = str(CHROMIUM)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
+    driver = start_chromium(chromium_options(tmp_path))
     yield driver
     driver.quit()
 

@@ -13,7 +13,8 @@ import pytest
 from openpyxl import load_workbook
 
 from tests.conftest import CYTOKINES
-from tests.required_tools import CHROMEDRIVER, CHROMIUM, chromium_problem, requires_tool
+from tests.chromium import chromium_options, start_chromium
+from tests.required_tools import chromium_problem, requires_tool
 from tests.test_browser import (
     console_problems,
     screenshot,
@@ -36,23 +37,12 @@ def downloads(tmp_path) -> Path:
 
 @pytest.fixture
 def browser(tmp_path, downloads):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--no-first-run", "--window-size=1280,1000",
-                     f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(argument)
-    options.binary_location = str(CHROMIUM)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options = chromium_options(tmp_path)
     # Downloads land in a folder of the test's own, without asking.
     options.add_experimental_option("prefs", {
         "download.default_directory": str(downloads), "download.prompt_for_download": False,
         "download.directory_upgrade": True, "safebrowsing.enabled": True})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
+    driver = start_chromium(options)
     driver.execute_cdp_cmd("Browser.setDownloadBehavior",
                            {"behavior": "allow", "downloadPath": str(downloads)})
     yield driver
