@@ -7,10 +7,11 @@ baseline and the method its manifest names (``predictor.scoring.calibration_meth
 - the probability from the fitted map, strictly inside (0, 1);
 - its 95 % interval: with a ``patient`` column in the baseline, the 2.5 and 97.5 percentiles of
   the map refitted on ``BOOTSTRAP_RESAMPLES`` patient bootstrap resamples (seeded, precomputed at
-  load on a grid of raw scores, linear between grid points); without one, the Wilson interval of
-  the probability over the N nearest reference patient-days, which is also the interval of the
-  ``identity`` method (the model's own probability does not depend on the baseline). The interval
-  always contains the probability;
+  load on a grid of raw scores, linear between grid points); for ``identity``, whose map does not
+  depend on the baseline, the resamples refit a Platt recalibration instead (where the baseline
+  says the true rate at this score could lie). Without a patient column, the Wilson interval of
+  the probability over the N nearest reference patient-days. The interval always contains the
+  probability;
 - the literal explanation: of the N reference patient-days with the nearest scores, K were severe
   (``predictor.scoring.nearest_counts``). K/N is a count, not the estimate; the two may differ.
 
@@ -84,11 +85,12 @@ class CalibrationMap:
         self._counts = NearestCounts(scores, severe)
         self._ascending = np.sort(scores)
         self.scores = tuple(self._ascending[::-1].tolist())  # high to low
-        self.by_patient = patients is not None and method != "identity"
+        self.by_patient = patients is not None
         self._grid = self._low = self._high = None
         if self.by_patient:
+            banded = ("platt", {}) if method == "identity" else (method, self.params)
             self._grid, self._low, self._high = bootstrap_bands(
-                method, self.params, scores, severe, patients, resamples)
+                *banded, scores, severe, patients, resamples)
 
     def __len__(self) -> int:
         return len(self.scores)
