@@ -31,9 +31,10 @@ from predictor.scoring.calibration_methods import (
     METHODS,
     WindowSettings,
     fit_map,
+    nearest_position,
     nearest_positions,
 )
-from predictor.scoring.intervals import wilson_rate_interval
+from predictor.scoring.intervals import wilson_rate_bounds, wilson_rate_interval
 from predictor.scoring.nearest_counts import NEAREST_N, NearestCounts
 
 __all__ = ["BOOTSTRAP_RESAMPLES", "CalibrationMap", "DEFAULT_METHOD", "Lookups", "METHODS",
@@ -84,6 +85,7 @@ class CalibrationMap:
         self._map = fit_map(method, self.params, scores, severe)
         self._counts = NearestCounts(scores, severe)
         self._ascending = np.sort(scores)
+        self._ascending_list = self._ascending.tolist()
         self.scores = tuple(self._ascending[::-1].tolist())  # high to low
         self.by_patient = patients is not None
         self._grid = self._low = self._high = None
@@ -101,8 +103,10 @@ class CalibrationMap:
 
     def lookup_many(self, q) -> Lookups:
         q = np.asarray(q, dtype=np.float64).reshape(-1)
+        return self._lookups(q, *self._counts.counts(q))
+
+    def _lookups(self, q: np.ndarray, n, severe) -> Lookups:
         probability = self._map(q)
-        n, severe = self._counts.counts(q)
         if self.by_patient:
             low = np.interp(q, self._grid, self._low)
             high = np.interp(q, self._grid, self._high)
@@ -112,10 +116,20 @@ class CalibrationMap:
         return Lookups(probability, n, severe, low, high, nearest_positions(self._ascending, q))
 
     def lookup(self, q: float) -> Reference:
-        found = self.lookup_many([q])
-        return Reference(float(found.probability[0]), int(found.n[0]), int(found.severe[0]),
-                         int(found.position[0]),
-                         (float(found.low[0]), float(found.high[0])))
+        """One score: the same arithmetic as ``lookup_many``, so the same answer; what numpy
+        would spend most of its per-call cost on (the count, the position, the Wilson bounds)
+        runs on plain floats with the same comparisons and operations in the same order."""
+        q = float(q)
+        n, severe = self._counts.count_one(q)
+        array = np.array([q])
+        probability = float(self._map(array)[0])
+        if self.by_patient:
+            low = float(np.interp(array, self._grid, self._low)[0])
+            high = float(np.interp(array, self._grid, self._high)[0])
+        else:
+            low, high = wilson_rate_bounds(probability, n)
+        return Reference(probability, n, severe, nearest_position(self._ascending_list, q),
+                         (min(low, probability), max(high, probability)))
 
     def nearest_position(self, q: float) -> int:
         return self.lookup(q).position
