@@ -230,8 +230,9 @@ def test_a_cohort_sheet_lists_patients_with_peak_risk_and_opens_one_patient(
     assert re.findall(r'<tr data-patient="([^"]+)"', html) == ["A-1", "B-2"]
     text = text_of(html)
     assert "A cohort of 2 patients" in text and "Validate on this sheet" in text
+    # The first day with the highest probability (a calibrated map can give days equal ones).
     peak = max(((expected(dict(CYTO, il6=il6), {"crs_grade": g, "day": d}, 1).probability, d)
-                for d, g, il6 in cohort["A-1"]))
+                for d, g, il6 in cohort["A-1"]), key=lambda found: found[0])
     assert f"{whole(peak[0])} % (day {peak[1]})" in text
 
     opened = client.post(ZH, {"sheet": carried(response), "action": "cohort",

@@ -27,7 +27,9 @@ that only the logistic maps can reach (far out in the tails).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import bisect
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,6 +117,16 @@ def nearest_positions(ascending: np.ndarray, q: np.ndarray) -> np.ndarray:
     d_below = np.where(j > 0, np.abs(ascending[below] - q), np.inf)
     chosen = np.where(d_above <= d_below, ascending[above], ascending[below])
     return n - np.searchsorted(ascending, chosen, side="right")
+
+
+def nearest_position(ascending: Sequence[float], q: float) -> int:
+    """``nearest_positions`` for one score on a plain list: the same comparisons."""
+    n = len(ascending)
+    j = bisect.bisect_left(ascending, q)
+    d_above = abs(ascending[j] - q) if j < n else math.inf
+    d_below = abs(ascending[j - 1] - q) if j > 0 else math.inf
+    chosen = ascending[j] if d_above <= d_below else ascending[j - 1]
+    return n - bisect.bisect_right(ascending, chosen)
 
 
 def windowed_rates(descending: np.ndarray, labels: np.ndarray, settings: WindowSettings,

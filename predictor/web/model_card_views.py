@@ -30,7 +30,7 @@ from predictor.model_versions.versions import current_stamp
 from predictor.models import ModelVersion
 from predictor.scoring.calibration import BOOTSTRAP_RESAMPLES, CalibrationMap
 from predictor.scoring.prediction import horizon_name
-from predictor.scoring.registry import serving_calibration
+from predictor.scoring.registry import REGISTRY, serving_calibration
 from predictor.scoring.trained_ranges import SPARSE_GRADE_ROWS, grade_rows, last_trained_day
 from predictor.scoring.shown_percent import shown_interval_end, shown_percent
 
@@ -188,10 +188,19 @@ def context_inputs(manifest: dict) -> list:
 
 
 
+def version_calibration(mv: ModelVersion) -> CalibrationMap:
+    """The map a version serves with: the loaded one where it is active in this process (a
+    patient bootstrap is not refitted for every card view), else fitted from its row."""
+    served = REGISTRY.snapshot().get(mv.horizon, mv.combination, mv.context or CONTEXT_NONE)
+    if served is not None and served.version_id == mv.pk:
+        return served.calibration
+    return serving_calibration(mv.manifest or {}, mv.baseline or [], mv.baseline_windows)
+
+
 def model_card_context(mv: ModelVersion) -> dict:
     manifest = mv.manifest or {}
     baseline = mv.baseline or []
-    table = serving_calibration(manifest, baseline, mv.baseline_windows) if baseline else None
+    table = version_calibration(mv) if baseline else None
     metrics = manifest.get("metrics")
     headers, rows, others = metric_tables(metrics)
     notes = localized(metrics.get("notes")) if isinstance(metrics, dict) else ""
