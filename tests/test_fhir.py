@@ -10,6 +10,7 @@ import json
 
 import pytest
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.operationdefinition import OperationDefinition
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.riskassessment import RiskAssessment
 
@@ -185,6 +186,9 @@ def test_metadata_is_a_capability_statement_with_the_operation(client, db):
     assert statement.fhirVersion == "4.0.1"
     operation = statement.rest[0].resource[0].operation[0]
     assert (statement.rest[0].resource[0].type, operation.name) == ("RiskAssessment", "predict")
+    definition = OperationDefinition.model_validate_json(
+        client.get(operation.definition.replace("http://testserver", "")).content)
+    assert (definition.code, definition.resource) == ("predict", ["RiskAssessment"])
 
 
 @pytest.mark.skipif(not (DATA / "CAR-T.xlsx").exists(),
