@@ -237,6 +237,93 @@ def fuzz(port: int, requests: int, seed: int, threads: int, token: str) -> tuple
     return statuses, failures
 
 
+# ----------------------------------------------------------------- FHIR and CDS Hooks (issue 17)
+
+FUZZ_ISSUER = "https://ehr.fuzz.example"
+
+
+def integration_signer(work: Path) -> tuple[dict[str, str], object]:
+    """Site settings trusting a fresh RSA key, and a function signing a hook token for a port."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update({"kid": "fuzz", "alg": "RS384"})
+    (work / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
+
+    def sign(port: int, **claims) -> str:
+        now = int(time.time())
+        body = {"iss": FUZZ_ISSUER, "aud": f"http://127.0.0.1:{port}/cds-services/"
+                "prcrs-severe-crs", "exp": now + 300, "jti": f"{random.random()}-{now}",
+                **claims}
+        return jwt.encode(body, key, algorithm="RS384", headers={"kid": "fuzz"})
+
+    return {"PRCRS_CDS_ISSUERS": FUZZ_ISSUER, "PRCRS_CDS_JWKS_FILE": str(work / "jwks.json"),
+            "PRCRS_PUBLIC_URL": ""}, sign
+
+
+def _mutate(rng: random.Random, value, depth: int = 0):
+    """``value`` with one random change somewhere inside (type, number, key, string)."""
+    if isinstance(value, dict) and value and depth < 8 and rng.random() < 0.8:
+        key = rng.choice(list(value))
+        out = dict(value)
+        choice = rng.random()
+        if choice < 0.15:
+            del out[key]
+        elif choice < 0.25:
+            out[key + rng.choice(["", "x", "_"])] = odd_value(rng)
+        else:
+            out[key] = _mutate(rng, value[key], depth + 1)
+        return out
+    if isinstance(value, list) and value and depth < 8 and rng.random() < 0.8:
+        out = list(value)
+        i = rng.randrange(len(out))
+        if rng.random() < 0.2:
+            out.insert(i, rng.choice([None, {}, [], "x", 1e308, {"resource": None}]))
+        else:
+            out[i] = _mutate(rng, out[i], depth + 1)
+        return out
+    return rng.choice([odd_value(rng), None, {}, [], -1, 1e309, "NaN", "2026-13-45T99:00:00Z",
+                       "pg/mL\u0000", "%", "mmol/L", 4.5, "urn:prcrs:codes", [value]])
+
+
+def fuzz_integration(port: int, requests: int, seed: int, sign=None) -> tuple[Counter, list]:
+    """Mutated FHIR Bundles to /fhir/r4/RiskAssessment/$predict and mutated hook requests (with
+    valid, odd or no tokens) to /cds-services: answers must be 2xx or 4xx, never 5xx."""
+    from tests.fhir_bundles import bundle, day_bundle, observation
+
+    rng = random.Random(seed)
+    values = {k: float(v) for k, v in pattern_values("4").items()}
+    valid = day_bundle(values, grade=1, day=3, extra=[observation("crp", 12.0)])
+    statuses: Counter = Counter()
+    failures: list = []
+    for i in range(requests):
+        if i % 2 == 0:
+            body = _mutate(rng, valid) if rng.random() < 0.9 else bundle([])
+            path, headers = "/fhir/r4/RiskAssessment/$predict", {
+                "Content-Type": rng.choice(["application/fhir+json", "application/json",
+                                            "text/plain", ""])}
+        else:
+            hook = {"hook": "patient-view", "hookInstance": "x",
+                    "context": {"patientId": "p1"},
+                    "prefetch": {"observations": valid} if rng.random() < 0.7 else {},
+                    "fhirServer": rng.choice(["http://127.0.0.1:1/fhir", "file:///etc/passwd",
+                                              "gopher://x", "", "http://[::1", None])}
+            body = _mutate(rng, hook)
+            bearer = sign(port) if sign is not None and rng.random() < 0.8 else rng.choice(
+                ["x.y.z", "", "Bearer", "a" * 5000])
+            path = rng.choice(["/cds-services/prcrs-severe-crs", "/cds-services/other",
+                               "/cds-services"])
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {bearer}"}
+        data = json.dumps(body, allow_nan=True).encode()
+        status = send(port, ("POST", path, headers, data), False)
+        statuses[status] += 1
+        if status >= 500:
+            failures.append((status, "POST", path, data[:300]))
+    return statuses, failures
+
+
 def csrf_token(port: int) -> str:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
@@ -259,19 +346,25 @@ def main() -> None:
     args = parser.parse_args()
 
     site = None
+    signer = None
     work = Path(tempfile.mkdtemp(prefix="prcrs-fuzz-"))
     try:
         if args.port:
             port = args.port
         else:
             write_tiny_models(work / "bundle")
+            integration_env, signer = integration_signer(work)
             site = LoopbackSite(work, work / "bundle", workers=2, threads=4,
-                                env={"GUNICORN_ACCESS_LOG": ""})
+                                env={"GUNICORN_ACCESS_LOG": "", **integration_env})
             site.migrate()
             site.start()
             port = site.port
         started = time.monotonic()
         statuses, failures = fuzz(port, args.requests, args.seed, args.threads, csrf_token(port))
+        more, more_failures = fuzz_integration(port, max(200, args.requests // 10), args.seed,
+                                               signer)
+        statuses.update(more)
+        failures.extend(more_failures)
         elapsed = time.monotonic() - started
         total = sum(statuses.values())
         five = sum(n for s, n in statuses.items() if s >= 500)

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from predictor.web import health
 from predictor.web.views import language_root
@@ -15,7 +15,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/", include("predictor.api.urls")),
     path("fhir/r4/", include("predictor.fhir.urls")),
-    path("cds-services", include("predictor.cds_hooks.urls")),
+    re_path(r"^cds-services/?", include("predictor.cds_hooks.urls")),
 ]
 urlpatterns += i18n_patterns(
     path(settings.PRCRS_ADMIN_URL, admin.site.urls),

@@ -461,6 +461,8 @@ def test_the_catalogue_in_english(client, db):
     # Accepted units (spec section 10) are tested in tests/test_units_api.py.
     assert [u["symbol"] for u in crp.pop("units")] == ["mg/L", "mg/dL"]
     assert crp.pop("us_unit") is None
+    assert [(c["code"], c["unit"]) for c in crp.pop("codes")] == [("1988-5", "mg/L"),
+                                                                   ("1988-5", "mg/dL")]
     assert crp == {"key": "crp", "panel": 3, "position": 34, "name": "C-reactive protein (CRP)",
                    "unit": "mg/L", "help": "", "is_fraction": False,
                    "hard": {"min": 0, "max": 1000}, "typical": {"min": 0, "max": 10}}

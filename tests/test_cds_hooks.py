@@ -153,12 +153,24 @@ def test_a_hook_without_prefetch_queries_the_ehrs_fhir_server(site, keys, fhir_s
     assert any(r["type"] == "Observation" and r["query"]["patient"] == "p7" for r in asked)
 
 
-def test_the_fhir_servers_refusal_is_a_502_not_a_500(site, keys, fhir_server):
+def test_the_fhir_servers_refusal_is_told_in_a_card_not_a_5xx(site, keys, fhir_server):
     body = hook_body(fhir_server=f"{fhir_server}/4_0_1")
     body["fhirAuthorization"]["access_token"] = "wrong"
     reply = call(site, body, token(site, keys))
-    assert reply.status == 502
-    OperationOutcome.model_validate_json(reply.body)
+    assert reply.status == 200
+    card = reply.json()["cards"][0]
+    assert "401" in card["detail"] and card["summary"].endswith("not computed")
+
+
+@pytest.mark.parametrize("server", ["http://127.0.0.1:1/fhir", -1, "file:///etc/passwd",
+                                    "http://[::1"])
+def test_an_unusable_fhir_server_is_never_a_5xx(site, keys, server):
+    body = hook_body(fhir_server="http://x")
+    body["fhirServer"] = server
+    reply = call(site, body, token(site, keys))
+    assert reply.status in (200, 400), reply.text
+    if reply.status == 400:
+        OperationOutcome.model_validate_json(reply.body)
 
 
 @pytest.mark.parametrize("case, status", [

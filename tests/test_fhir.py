@@ -10,6 +10,7 @@ import json
 
 import pytest
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.operationdefinition import OperationDefinition
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.riskassessment import RiskAssessment
 
@@ -185,6 +186,9 @@ def test_metadata_is_a_capability_statement_with_the_operation(client, db):
     assert statement.fhirVersion == "4.0.1"
     operation = statement.rest[0].resource[0].operation[0]
     assert (statement.rest[0].resource[0].type, operation.name) == ("RiskAssessment", "predict")
+    definition = OperationDefinition.model_validate_json(
+        client.get(operation.definition.replace("http://testserver", "")).content)
+    assert (definition.code, definition.resource) == ("predict", ["RiskAssessment"])
 
 
 @pytest.mark.skipif(not (DATA / "CAR-T.xlsx").exists(),
@@ -218,3 +222,18 @@ def test_every_factor_code_unit_pair_maps_to_a_unit_the_site_accepts():
         for code in codes:
             for unit in code.units:
                 assert find_unit(key, unit.site_unit) is not None, (key, code.code, unit)
+
+
+def test_the_code_table_in_the_docs_is_the_one_the_code_writes():
+    from predictor.interop.code_table import markdown_table
+    from bench.serving import ROOT
+
+    assert markdown_table() in (ROOT / "docs" / "integration.md").read_text(encoding="utf-8")
+
+
+def test_the_codes_page_lists_every_factor_in_both_languages(client, db):
+    for lang, name in (("en", "IL-6"), ("zh-hans", "白细胞介素-6")):
+        page = client.get(f"/{lang}/codes/")
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert "26881-3" in html and name in html

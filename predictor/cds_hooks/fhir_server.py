@@ -23,8 +23,11 @@ MAX_PAGES = 5
 MAX_BYTES = 8 * 1024 * 1024
 
 
+UPSTREAM_FAILED = 424  # the EHR's server failed the query; the hook answers with a card
+
+
 def _refusal(message) -> FhirRefusal:
-    return FhirRefusal(502, [Issue("transient", message)])
+    return FhirRefusal(UPSTREAM_FAILED, [Issue("transient", message)])
 
 
 def _get(url: str, token: str | None) -> Bundle:
@@ -64,11 +67,15 @@ def _search(base: str, query: str, token: str | None) -> list:
 def fetch_patient_data(fhir_server: str, authorization: dict | None, patient_id: str,
                        now: dt.datetime | None = None) -> tuple[list, list]:
     """(Observations, infusion Procedures) of ``patient_id`` from the EHR's server."""
-    parsed = urllib.parse.urlsplit(fhir_server or "")
+    try:
+        parsed = urllib.parse.urlsplit(fhir_server if isinstance(fhir_server, str) else "")
+    except ValueError:  # "http://[::1" and the like
+        parsed = urllib.parse.urlsplit("")
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise FhirRefusal.one(400, "invalid", _("fhirServer must be an http(s) URL when no "
                                                 "prefetch is sent."), "fhirServer")
-    token = (authorization or {}).get("access_token") if isinstance(authorization, dict) else None
+    token = authorization.get("access_token") if isinstance(authorization, dict) else None
+    token = token if isinstance(token, str) else None
     since = ((now or dt.datetime.now(dt.timezone.utc)) - LOOKBACK).strftime("%Y-%m-%dT%H:%M:%SZ")
     base = fhir_server.rstrip("/")
     patient = urllib.parse.quote(patient_id, safe="")

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
 from predictor.access.rate_limits import charge
 from predictor.cds_hooks.auth import authenticate
 from predictor.cds_hooks.cards import card, problem_card
-from predictor.cds_hooks.fhir_server import fetch_patient_data
+from predictor.cds_hooks.fhir_server import UPSTREAM_FAILED, fetch_patient_data
 from predictor.cds_hooks.service import HOOK, SERVICE_ID, discovery
 from predictor.fhir.bundle import parse_bundle
 from predictor.fhir.http import base_url, endpoint, json_response, read_json_body
@@ -19,6 +21,7 @@ from predictor.fhir.scoring import predict_resources
 from predictor.scoring.prediction_log import record
 
 _SEARCH_TYPES = ("searchset", "collection")
+log = logging.getLogger(__name__)
 
 
 @endpoint("GET", "HEAD")
@@ -72,10 +75,14 @@ def hook_view(request: HttpRequest, service_id: str) -> HttpResponse:
     if over_limit is not None:
         raise FhirRefusal(429, [Issue("throttled", over_limit.message)],
                           headers=over_limit.headers)
-    resources = _resources(body, patient_id.strip())
     try:
+        resources = _resources(body, patient_id.strip())
         prediction = predict_resources(resources)
     except FhirRefusal as refusal:
+        if refusal.status == UPSTREAM_FAILED:  # the EHR's own server: say so in the card
+            log.warning("CDS hook: %s", "; ".join(str(i.diagnostics) for i in refusal.issues))
+            return json_response({"cards": [problem_card(
+                "\n".join(str(i.diagnostics) for i in refusal.issues))]})
         if refusal.status != 422:
             raise
         if refusal.issues and refusal.issues[0].expression == ("Bundle.entry",):

@@ -8,8 +8,10 @@ import datetime as dt
 from django.conf import settings
 
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.operationdefinition import OperationDefinition
 
 OPERATION_NAME = "predict"
+DEFINITION_ID = "RiskAssessment-predict"
 FHIR_VERSION = "4.0.1"
 _PUBLISHED = dt.date(2026, 12, 1)
 
@@ -46,10 +48,35 @@ def capability_statement(base_url: str) -> CapabilityStatement:
                 "type": "RiskAssessment",
                 "operation": [{
                     "name": OPERATION_NAME,
-                    "definition": f"{base_url}/fhir/r4/OperationDefinition/RiskAssessment-predict",
+                    "definition": f"{base_url}/fhir/r4/OperationDefinition/{DEFINITION_ID}",
                     "documentation": OPERATION_DOC.format(
                         limit=settings.PRCRS_FHIR_MAX_BODY_BYTES),
                 }],
             }],
         }],
+    )
+
+
+def operation_definition(base_url: str) -> OperationDefinition:
+    """The $predict operation: a Bundle in, a RiskAssessment out."""
+    return OperationDefinition(
+        id=DEFINITION_ID,
+        url=f"{base_url}/fhir/r4/OperationDefinition/{DEFINITION_ID}",
+        name="PrCRSPredict",
+        title="Severe CRS risk from a Bundle of Observations",
+        status="active",
+        kind="operation",
+        code=OPERATION_NAME,
+        resource=["RiskAssessment"],
+        system=False,
+        type=True,
+        instance=False,
+        affectsState=False,
+        description=OPERATION_DOC.format(limit=settings.PRCRS_FHIR_MAX_BODY_BYTES),
+        parameter=[
+            {"name": "resource", "use": "in", "min": 1, "max": "1", "type": "Bundle",
+             "documentation": "The whole request body: a Bundle of type collection."},
+            {"name": "return", "use": "out", "min": 1, "max": "1", "type": "RiskAssessment",
+             "documentation": "One prediction per horizon (1, 2, 3 days)."},
+        ],
     )

@@ -64,10 +64,11 @@ def _rows_of(patient: str, found: Readings, first_row: int) -> list[CourseRow]:
         latest = latest_per_key(by_date[date])
         row = CourseRow(row=first_row + offset, patient=patient or None)
         for key, reading in latest.items():
-            if key == "crs_grade":
-                row.crs_grade = int(reading.value) if float(reading.value).is_integer() else None
-            elif key == "day":
-                row.day = int(reading.value) if float(reading.value).is_integer() else None
+            if key in ("crs_grade", "day"):
+                if not float(reading.value).is_integer():
+                    raise SheetError.of(say(_("%(resource)s: a whole number is needed."),
+                                            resource=reading.source.name))
+                setattr(row, key, int(reading.value))
             else:
                 row.values[key] = reading.value
         if row.day is None and found.infusion is not None:

@@ -8,4 +8,6 @@ app_name = "fhir"
 urlpatterns = [
     re_path(r"^metadata/?$", views.metadata, name="metadata"),
     re_path(r"^RiskAssessment/\$predict/?$", views.predict_operation, name="predict"),
+    re_path(r"^OperationDefinition/RiskAssessment-predict/?$", views.predict_definition,
+            name="predict-definition"),
 ]

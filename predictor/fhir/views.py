@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from predictor.access.api_keys import check_api_key
 from predictor.access.rate_limits import charge
 from predictor.fhir.bundle import parse_bundle
-from predictor.fhir.capability import capability_statement
+from predictor.fhir.capability import capability_statement, operation_definition
 from predictor.fhir.http import base_url, endpoint, read_json_body, resource_response
 from predictor.fhir.observations import locate_entries
 from predictor.fhir.outcome import FhirRefusal, Issue
@@ -21,6 +21,12 @@ from predictor.scoring.prediction_log import record
 def metadata(request: HttpRequest) -> HttpResponse:
     """The CapabilityStatement."""
     return resource_response(capability_statement(base_url(request)))
+
+
+@endpoint("GET", "HEAD")
+def predict_definition(request: HttpRequest) -> HttpResponse:
+    """The OperationDefinition the CapabilityStatement names."""
+    return resource_response(operation_definition(base_url(request)))
 
 
 @endpoint("POST")

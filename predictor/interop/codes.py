@@ -99,7 +99,8 @@ FACTOR_CODES: dict[str, tuple[Code, ...]] = {
                  (_u("10*12/L", "10^12/L"), _u("10*6/uL", "10^6/uL"))),),
     "hemoglobin": (Code("718-7", "Hemoglobin [Mass/volume] in Blood",
                         (_u("g/L"), _u("g/dL"))),),
-    "wbc": (Code("6690-2", "Leukocytes [#/volume] in Blood by Automated count", _COUNT_9),),
+    "wbc": (Code("6690-2", "Leukocytes [#/volume] in Blood by Automated count", _COUNT_9),
+            Code("26464-8", "Leukocytes [#/volume] in Blood", _COUNT_9)),
     "neutrophil_pct": (Code("770-8", "Neutrophils/100 leukocytes in Blood by Automated count",
                             _PERCENT),),
     "neutrophil_count": (Code("751-8", "Neutrophils [#/volume] in Blood by Automated count",
@@ -177,6 +178,10 @@ INFUSION = Code(INFUSION_CODE, "CAR-T cell infusion (Procedure.performedDateTime
 # Where each LOINC code was found, with its meaning, in a public listing (a LOINC code listing,
 # or a laboratory's test catalogue naming the code for the same test). Codes not in this table
 # could not be confirmed during development: docs/integration.md says so beside each.
+_CBC = "https://loinc.org/58410-2/ (LOINC CBC panel: the term with its example UCUM unit)"
+_CMP = ("https://ltd.aruplab.com/Tests/Pub/0020408 (ARUP comprehensive metabolic panel, "
+        "component LOINC)")
+_BMP = "https://www.clinicaldiagnosticlab.com/basic-metabolic-panel (component LOINC)"
 CHECKED: dict[str, str] = {
     "26881-3": "https://labs.northwell.edu/epic/test/1774 (Interleukin-6, LOINC 26881-3)",
     "26848-2": "https://www.healthassure.in/codes/loinc-26848-2-interleukin-10-massvol",
@@ -190,6 +195,12 @@ CHECKED: dict[str, str] = {
     "20567-4": "https://testcatalog.org/show/FERR (Ferritin, S, result LOINC 20567-4)",
     "48065-7": "https://www.incytepathology.com/laboratory-services/test-directory/TestDetails/"
                "d-dimer (D-dimer µg/mL, LOINC 48065-7)",
+    "26464-8": "https://loinc.org/55429-5/panel (26464-8 Leukocytes [#/volume] in Blood)",
+    "6690-2": _CBC, "789-8": _CBC, "718-7": _CBC, "777-3": _CBC,
+    "2951-2": _CMP, "2823-3": _CMP, "2075-0": _CMP, "6768-6": _CMP, "1920-8": _CMP,
+    "1742-6": _CMP, "2345-7": _CMP,
+    "2160-0": _BMP, "17861-6": _BMP,
+    "5902-2": "https://ltd.aruplab.com/Tests/Pub/0030215 (ARUP prothrombin time, LOINC 5902-2)",
 }
 
 
