@@ -38,6 +38,7 @@ from predictor.training.evaluate import (ENSEMBLES, FAMILY_NAMES, SHIPPABLE, bes
 from predictor.training.export import (EnsembleModule, UnusedFactors, build_manifest, model_path,
                                        save_model)
 from predictor.training.sensitivity import folder_sensitivity
+from predictor.training.readme import write_readme
 from predictor.training.served_calibration import calibrate_shipped
 from predictor.training.trained_ranges import trained_ranges
 from predictor.training.fit import pretrain_covid, train_network
@@ -394,6 +395,7 @@ def run(cart_source, covid_source, out_dir: Path | None, recipe: Recipe | None =
     summary["timings"] = timings
     if out_dir is not None:
         Path(out_dir, "evaluation.json").write_text(json.dumps(_clean(summary), indent=1))
+        write_readme(json.loads(json.dumps(_clean(summary))), Path(out_dir))
     log(f"done in {timings['total_s']:.0f} s")
     return summary
 
