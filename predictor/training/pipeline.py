@@ -315,7 +315,7 @@ def run(cart_source, covid_source, out_dir: Path | None, recipe: Recipe | None =
         ever_of={int(p): bool(e) for p, e in zip(ids, ever)},
         rows={h: horizon_rows(cart, h) for h in opts.horizons})
     timings = {}
-    if covid is not None:
+    if covid is not None and recipe.labs_network:  # pre-training serves the network only
         t = time.time()
         for code, state, _ in _map(_pretrain_task, opts.combinations, opts.workers,
                                    "pre-train (COVID-19)", opts.progress):

@@ -1,6 +1,6 @@
 """python manage.py train_models --cart PATH --covid PATH --out DIR [--horizons 1 2 3]
 [--combinations 1234 123 ...] [--seed N] [--epochs N] [--device cpu|cuda] [--workers N]
-[--no-context] [--compare-with DIR] [--cleaning-doc PATH]
+[--no-context] [--no-network] [--compare-with DIR] [--cleaning-doc PATH]
 
 Evaluates every requested slot with patient-level cross-validation, trains the shipped model on
 all development patients and writes into --out: ``h{h}_c{code}.pt`` (labs only),
@@ -40,6 +40,9 @@ class Command(BaseCommand):
                             help="worker processes (one torch thread each); 1 on CUDA")
         parser.add_argument("--no-row-protocol", action="store_true",
                             help="skip the row-level (paper) protocol figures")
+        parser.add_argument("--no-network", action="store_true",
+                            help="skip the PrCRS network families (they never ship: over the "
+                                 "serving budget); the shipped families and figures are the same")
         parser.add_argument("--no-context", action="store_true",
                             help="labs-only models only (no context models, no reference)")
         parser.add_argument("--cleaning-doc", metavar="PATH",
@@ -66,6 +69,8 @@ class Command(BaseCommand):
         if opts["epochs"]:
             recipe = dataclasses.replace(recipe, max_epochs=opts["epochs"],
                                          finetune_max_epochs=opts["epochs"])
+        if opts["no_network"]:
+            recipe = dataclasses.replace(recipe, labs_network=False, ctx_network=False)
         workers = 1 if opts["device"] == "cuda" else max(1, opts["workers"])
         options = pipeline.Options(horizons=tuple(opts["horizons"]),
                                    combinations=tuple(opts["combinations"]), seed=opts["seed"],
