@@ -29,9 +29,9 @@ Retrain with (about {minutes} minutes on this machine for the run behind these f
 
 ```sh
 .venv/bin/python manage.py train_models --cart ../shared/data/prcrs-public/CAR-T.xlsx \\
-  --covid ../shared/data/prcrs-public/COVID-19.xlsx --out models_store/ --no-row-protocol
+  --covid ../shared/data/prcrs-public/COVID-19.xlsx --out models_store/ --no-row-protocol{network_flag}
 ```
-"""
+{network_note}"""
 
 CONTRACT = """## What is in a file (the contract)
 
@@ -126,7 +126,14 @@ def models_readme(summary: dict, out_dir: Path) -> str:
 
     n_files, size = _files_note(out_dir)
     minutes = (summary.get("timings") or {}).get("total_s", 0) / 60
-    parts = [HEADER.format(n_files=n_files, size=size, minutes=f"{minutes:.0f}"), CONTRACT,
+    skipped = not (summary.get("recipe") or {}).get("labs_network", True)
+    note = ("\nThe PrCRS network families (never shipped: over the serving budget of one "
+            "gunicorn worker) were not re-evaluated in this run (`--no-network`); the shipped "
+            "families, the shipping rules and every figure of a shipped file do not depend on "
+            "them. Their figures are in the earlier releases' evaluations.\n") if skipped else ""
+    parts = [HEADER.format(n_files=n_files, size=size, minutes=f"{minutes:.0f}",
+                           network_flag=" \\\n  --no-network" if skipped else "",
+                           network_note=note), CONTRACT,
              _cleaning(summary), _models(summary),
              POLICY.format(reference=no_lab_reference.FAMILY)]
     if summary.get("calibration"):
