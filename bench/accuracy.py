@@ -70,6 +70,13 @@ def main() -> int:
         summary.setdefault("sensitivity", {}).update(_sensitivity(args))
     print(full_report(summary))
     print(context_report(summary))
+    if summary.get("calibration"):
+        from predictor.training.goals import calibration_markdown, goals_markdown
+
+        print("\n## Calibration of the shipped families (nested, patient-level)\n")
+        print(calibration_markdown(summary))
+        print("## Issue 15 goals (development patients, patient-level CV)\n")
+        print(goals_markdown(summary))
     return 0
 
 

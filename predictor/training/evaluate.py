@@ -157,7 +157,7 @@ def evaluate_slot(rows: HorizonRows, code: str, fold_of: dict[int, int], ever_of
         xtr, ytr, xv, yv, xte = x[is_tr], y[is_tr], x[is_val], y[is_val], x[test]
         val_pred, test_pred = {}, {}
         for fam, state in (("net_pre", pretrained), ("net", None)):
-            if fam == "net_pre" and state is None:
+            if (fam == "net_pre" and state is None) or not recipe.labs_network:
                 continue
             res = train_network(xtr, ytr, xv, yv, recipe, fseed, pretrained=state, device=device)
             chosen[f"{fam}_epochs"].append(res.best_epoch)

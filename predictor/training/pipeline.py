@@ -38,6 +38,7 @@ from predictor.training.evaluate import (ENSEMBLES, FAMILY_NAMES, SHIPPABLE, bes
 from predictor.training.export import (EnsembleModule, UnusedFactors, build_manifest, model_path,
                                        save_model)
 from predictor.training.sensitivity import folder_sensitivity
+from predictor.training.readme import write_readme
 from predictor.training.served_calibration import calibrate_shipped
 from predictor.training.trained_ranges import trained_ranges
 from predictor.training.fit import pretrain_covid, train_network
@@ -314,7 +315,7 @@ def run(cart_source, covid_source, out_dir: Path | None, recipe: Recipe | None =
         ever_of={int(p): bool(e) for p, e in zip(ids, ever)},
         rows={h: horizon_rows(cart, h) for h in opts.horizons})
     timings = {}
-    if covid is not None:
+    if covid is not None and recipe.labs_network:  # pre-training serves the network only
         t = time.time()
         for code, state, _ in _map(_pretrain_task, opts.combinations, opts.workers,
                                    "pre-train (COVID-19)", opts.progress):
@@ -394,6 +395,7 @@ def run(cart_source, covid_source, out_dir: Path | None, recipe: Recipe | None =
     summary["timings"] = timings
     if out_dir is not None:
         Path(out_dir, "evaluation.json").write_text(json.dumps(_clean(summary), indent=1))
+        write_readme(json.loads(json.dumps(_clean(summary))), Path(out_dir))
     log(f"done in {timings['total_s']:.0f} s")
     return summary
 

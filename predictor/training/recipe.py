@@ -54,6 +54,9 @@ class Recipe:
     stack_lambdas: tuple[float, ...] = (3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, float("inf"))
     # the context network is evaluated (no COVID-19 pre-training: that cohort has no CRS grade)
     ctx_network: bool = True
+    # the labs-only PrCRS network families (never shipped: over the serving budget); False
+    # skips them for a run whose figures only decide what ships
+    labs_network: bool = True
     # ensembles use fixed equal weights (evaluate.ENSEMBLES), nothing tuned
 
     def to_dict(self) -> dict:

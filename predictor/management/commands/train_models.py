@@ -1,13 +1,14 @@
 """python manage.py train_models --cart PATH --covid PATH --out DIR [--horizons 1 2 3]
 [--combinations 1234 123 ...] [--seed N] [--epochs N] [--device cpu|cuda] [--workers N]
-[--no-context] [--compare-with DIR]
+[--no-context] [--no-network] [--compare-with DIR] [--cleaning-doc PATH]
 
 Evaluates every requested slot with patient-level cross-validation, trains the shipped model on
 all development patients and writes into --out: ``h{h}_c{code}.pt`` (labs only),
 ``h{h}_c{code}_ctx.pt`` (labs + today's CRS grade and day) and ``h{h}_c0_ctx.pt`` (the no-lab
 reference), each TorchScript with manifest.json and baseline.csv inside, plus
 ``evaluation.json`` (metrics only, with the chloride/sodium sensitivity of the written files and
-of the files in --compare-with). The work is done by ``predictor.training.pipeline``; this command
+of the files in --compare-with) and ``README.md`` written from it; and the training data's
+cleaning rules with their row counts (docs/training-data.md for a release run into models_store/). The work is done by ``predictor.training.pipeline``; this command
 only parses arguments.
 """
 
@@ -39,8 +40,15 @@ class Command(BaseCommand):
                             help="worker processes (one torch thread each); 1 on CUDA")
         parser.add_argument("--no-row-protocol", action="store_true",
                             help="skip the row-level (paper) protocol figures")
+        parser.add_argument("--no-network", action="store_true",
+                            help="skip the PrCRS network families (they never ship: over the "
+                                 "serving budget); the shipped families and figures are the same")
         parser.add_argument("--no-context", action="store_true",
                             help="labs-only models only (no context models, no reference)")
+        parser.add_argument("--cleaning-doc", metavar="PATH",
+                            help="where to write the cleaning rules with their row counts "
+                                 "(default: docs/training-data.md when --out is this "
+                                 "repository's models_store/, else nowhere)")
         parser.add_argument("--compare-with", metavar="DIR",
                             help="earlier model files whose chloride/sodium sensitivity to report")
 
@@ -61,6 +69,8 @@ class Command(BaseCommand):
         if opts["epochs"]:
             recipe = dataclasses.replace(recipe, max_epochs=opts["epochs"],
                                          finetune_max_epochs=opts["epochs"])
+        if opts["no_network"]:
+            recipe = dataclasses.replace(recipe, labs_network=False, ctx_network=False)
         workers = 1 if opts["device"] == "cuda" else max(1, opts["workers"])
         options = pipeline.Options(horizons=tuple(opts["horizons"]),
                                    combinations=tuple(opts["combinations"]), seed=opts["seed"],
@@ -80,9 +90,13 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         from predictor.training.data import cleaning_doc_path, write_cleaning_doc
 
-        if summary.get("cleaning"):
+        doc = Path(opts["cleaning_doc"]) if opts["cleaning_doc"] else (
+            cleaning_doc_path() if out.resolve() == cleaning_doc_path().parents[1] / "models_store"
+            else None)
+        if doc is not None and summary.get("cleaning"):
             write_cleaning_doc(summary["cleaning"], summary["patient_days"],
-                               Path(opts["cart"]).name, cleaning_doc_path())
+                               Path(opts["cart"]).name, doc)
+            self.stdout.write(f"wrote {doc}")
         for key, slot in summary["slots"].items():
             m = slot["all"][slot["shipped"]]
             self.stdout.write(f"h{key.replace('_', ' c')}: shipped {slot['shipped']}, "

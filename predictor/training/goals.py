@@ -1,0 +1,102 @@
+"""Issue 15's goals, checked on the development patients from an evaluation summary (patient-
+level CV; calibration nested: each fold calibrated on the other folds' out-of-fold rows).
+
+- with context: mean served Brier <= the plain logistic regression on grade + day (its own
+  probability, same rows and folds); mean AUROC and new-onset AUPRC >= the no-lab reference's;
+- labs only: mean served Brier <= and mean AUROC >= the better of plain logistic regression and
+  LightGBM on the same rows (each at its better Brier: own probability or through the windows);
+- calibration slope within 0.8-1.2 for every shipped file (nested, through its chosen map).
+
+``goal_checks`` returns the figures and whether each goal holds; ``goals_markdown`` writes them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SLOPE_RANGE = (0.8, 1.2)
+
+
+def _mean(values) -> float:
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _best_brier(m: dict) -> float:
+    return min(v for v in (m.get("brier"), m.get("brier_raw")) if v is not None)
+
+
+def goal_checks(summary: dict) -> list[dict]:
+    """[{"goal", "ours", "bar", "holds"}] (figures are means over the slots)."""
+    checks = []
+    labs = summary["slots"]
+    keys = sorted(labs)
+    fam = summary["shipped_family"]
+    lr_auroc, lgbm_auroc = (_mean(labs[k]["all"][f]["auroc"] for k in keys)
+                            for f in ("lr", "lgbm"))
+    lr_brier, lgbm_brier = (_mean(_best_brier(labs[k]["all"][f]) for k in keys)
+                            for f in ("lr", "lgbm"))
+    ours_auroc = _mean(labs[k]["all"][fam]["auroc"] for k in keys)
+    ours_brier = _mean(labs[k]["all"][fam]["brier"] for k in keys)
+    checks.append({"goal": "labs only: mean AUROC >= better of LR, LightGBM",
+                   "ours": ours_auroc, "bar": max(lr_auroc, lgbm_auroc),
+                   "holds": ours_auroc >= max(lr_auroc, lgbm_auroc)})
+    checks.append({"goal": "labs only: mean Brier <= better of LR, LightGBM",
+                   "ours": ours_brier, "bar": min(lr_brier, lgbm_brier),
+                   "holds": ours_brier <= min(lr_brier, lgbm_brier)})
+    ctx = summary.get("context_slots") or {}
+    if ctx:
+        cfam = summary["context_shipped_family"]
+        ref_slots = summary["reference_slots"]
+        plain = _mean(ref_slots[k.split("_")[0]]["all"]["plain_lr"]["brier_raw"]
+                      for k in sorted(ctx))
+        for label, family in (("shipped", cfam), ("nested/global", "ctx_selected_global")):
+            brier = _mean(ctx[k]["all"][family]["brier"] for k in sorted(ctx))
+            checks.append({"goal": f"with context ({label}): mean Brier <= plain LR on grade + "
+                                   "day", "ours": brier, "bar": plain, "holds": brier <= plain})
+        for metric, part, what in (("auroc", "all", "AUROC"),
+                                   ("auprc", "new_onset", "new-onset AUPRC")):
+            ours = _mean(ctx[k][part][cfam][metric] for k in sorted(ctx))
+            ref = _mean(ctx[k][part]["reference"][metric] for k in sorted(ctx))
+            checks.append({"goal": f"with context: mean {what} >= no-lab reference",
+                           "ours": ours, "bar": ref, "holds": ours >= ref})
+    for kind, choice in (summary.get("calibration") or {}).items():
+        slopes = {name: m["all"]["slope"] for name, m in choice["per_slot"].items()}
+        outside = sorted(n for n, s in slopes.items() if not SLOPE_RANGE[0] <= s <= SLOPE_RANGE[1])
+        checks.append({"goal": f"calibration slope 0.8-1.2, every {kind} file "
+                               f"({choice['method']})",
+                       "ours": min(slopes.values()), "bar": max(slopes.values()),
+                       "holds": not outside, "outside": outside})
+    return checks
+
+
+def goals_markdown(summary: dict) -> str:
+    lines = ["| goal | ours | bar | holds |", "|---|---|---|---|"]
+    for c in goal_checks(summary):
+        if c["goal"].startswith("calibration slope"):
+            ours, bar = f"min {c['ours']:.2f}", f"max {c['bar']:.2f}"
+            extra = f" (outside: {', '.join(c['outside'])})" if c.get("outside") else ""
+        else:
+            digits = 4 if "Brier" in c["goal"] else 3
+            ours, bar, extra = f"{c['ours']:.{digits}f}", f"{c['bar']:.{digits}f}", ""
+        lines.append(f"| {c['goal']} | {ours} | {bar} | {'yes' if c['holds'] else '**no**'}"
+                     f"{extra} |")
+    return "\n".join(lines) + "\n"
+
+
+def calibration_markdown(summary: dict) -> str:
+    """Per kind of shipped file, the nested comparison of the calibration methods (means over
+    the family's slots; all rows and new onset) and the method chosen."""
+    out = []
+    for kind, choice in (summary.get("calibration") or {}).items():
+        out.append(f"**{kind}** (chosen: `{choice['method']}`)\n")
+        out.append("| method | log loss | Brier | ECE | slope | intercept | new-onset log loss "
+                   "| new-onset Brier | new-onset ECE | new-onset slope |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|")
+        for method, t in choice["table"].items():
+            a, n = t["all"], t["new_onset"]
+            out.append(f"| {method} | {a['log_loss']:.4f} | {a['brier']:.4f} | {a['ece']:.4f} | "
+                       f"{a['slope']:.2f} | {a['intercept']:.2f} | {n['log_loss']:.4f} | "
+                       f"{n['brier']:.4f} | {n['ece']:.4f} | {n['slope']:.2f} |")
+        out.append("")
+    return "\n".join(out) + "\n"
