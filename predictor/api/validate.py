@@ -31,6 +31,7 @@ from predictor.api.batch import _horizon_error, _too_many, read_rows_body
 from predictor.api.predict import ALL, _api_view, _errors, _json
 from predictor.catalogue import CRS_GRADE_RANGE, DAY_RANGE
 from predictor.cohorts.cohort_validation import UNDEFINED_REASONS, UNSCORED_REASONS
+from predictor.inputs.context import NotAnInteger, parse_integer
 from predictor.cohorts.course_scoring import DayRow, day_rows, score_rows, validate_rows
 from predictor.scoring.prediction import parse_horizons
 from predictor.web.course_views import BoundedMemoryUpload
@@ -82,11 +83,13 @@ def _seed(value) -> int | None:
 
 
 def _whole(value, low: int, high: int) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    # parse_integer refuses NaN, infinities and 1e400 (JSON reads it as infinity) before any
+    # int(): an int() of a non-finite number was a 500.
+    try:
+        number = parse_integer(value)
+    except NotAnInteger:
         return None
-    if value != int(value) or not low <= value <= high:
-        return None
-    return int(value)
+    return number if number is not None and low <= number <= high else None
 
 
 def _rows_from_json(request: HttpRequest):

@@ -25,7 +25,11 @@ _GROUP_ONLY = " \u00a0\u2009\u202f'\u2019\u066c"
 # Plain ASCII digits with at most one "." (always the decimal point): unambiguous.
 _PLAIN = re.compile(r"^[+-]?\d{1,15}(\.\d{1,15})?$")
 _NUMBER = re.compile(r"^[+-]?(\d+([.]\d*)?|[.]\d+)([eE][+-]?\d+)?$")
-_SIGN = re.compile(r"^(?P<sign>[+-]?)(?P<mantissa>.*?)(?P<exponent>[eE][+-]?\d+)?$")
+# DOTALL and fullmatch: the pattern matches any text, so it never returns None (text holding a
+# line break once failed to match and was subscripted).
+_SIGN = re.compile(r"(?P<sign>[+-]?)(?P<mantissa>.*?)(?P<exponent>[eE][+-]?\d+)?", re.DOTALL)
+# Control characters (line breaks included) inside a value: a paste gone wrong, never a number.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # "1,234": a comma followed by exactly three digits after a well-formed first group reads either
 # as a decimal comma (1.234) or as a thousands separator (1234).
 _COMMA_THREE = re.compile(r"^[1-9]\d{0,2},\d{3}$")
@@ -151,11 +155,13 @@ def parse_number(raw: object) -> tuple[float, bool] | None:
     text = _ascii_digits(raw.translate(_FULL_WIDTH)).strip()
     if not text:
         return None
+    if _CONTROL.search(text):
+        raise NotANumber(raw)
     percent = text.endswith("%")
     if percent:
         text = text[:-1].strip()
     suffix = "%" if percent else ""
-    parts = _SIGN.match(text)
+    parts = _SIGN.fullmatch(text)
     sign, mantissa, exponent = parts["sign"], parts["mantissa"], parts["exponent"] or ""
     if _COMMA_THREE.match(mantissa):
         raise AmbiguousNumber(raw, thousands=sign + mantissa.replace(",", "") + exponent + suffix,

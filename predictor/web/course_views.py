@@ -25,6 +25,7 @@ from django.shortcuts import render
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -76,6 +77,10 @@ DEFAULT_SEED = 0
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+_TOO_LARGE_TO_READ = gettext_lazy("The sheet is too large to send back from the page. Split it "
+                                  "into smaller sheets, or use the batch API.")
+
+
 class _PageError(Exception):
     """A problem to show at the top of the page instead of a result."""
 
@@ -119,6 +124,13 @@ class BoundedMemoryUpload(MemoryFileUploadHandler):
 @require_http_methods(["GET", "HEAD", "POST"])
 def course_page(request: HttpRequest) -> HttpResponse:
     request.upload_handlers = [BoundedMemoryUpload(request)]
+    if request.method == "POST" and not _post_ok(request):
+        # The CSRF check would read the form and fail on it with a generic page; this page
+        # says what went wrong and keeps its forms (nothing is done, so no token is needed).
+        context = _page_context() | {"problems": [str(_TOO_LARGE_TO_READ)]}
+        response = render(request, "predictor/course.html", context, status=413)
+        add_never_cache_headers(response)
+        return response
     return _course_page(request)
 
 
@@ -131,7 +143,8 @@ def _course_page(request: HttpRequest) -> HttpResponse:
             response = _post(request, context)
         except _PageError as error:
             context["problems"] = [str(p) for p in error.problems]
-            context["pasted"] = request.POST.get("text", "")[:200_000] if _post_ok(request) else ""
+            # The paste comes back whole (it is at most the sheet limit), so nothing typed is lost.
+            context["pasted"] = request.POST.get("text", "") if _post_ok(request) else ""
             status = error.status
             response = None
         if response is not None and not isinstance(response, dict):
@@ -155,8 +168,7 @@ def _post_ok(request: HttpRequest) -> bool:
 
 def _post(request: HttpRequest, context: dict):
     if not _post_ok(request):
-        raise _PageError([_("The sheet is too large to send back from the page. Split it into "
-                            "smaller sheets, or use the batch API.")], status=413)
+        raise _PageError([str(_TOO_LARGE_TO_READ)], status=413)
     action = _action(request.POST)
     fresh = action == "score" and SWITCH_LANGUAGE not in request.POST
     if fresh:
