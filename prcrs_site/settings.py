@@ -214,6 +214,8 @@ PRCRS_REGISTER_BUNDLED_MODELS = env_bool("PRCRS_REGISTER_BUNDLED_MODELS", True)
 # Course and cohort sheets (predictor/sheets): refused above these, before anything is parsed.
 PRCRS_SHEET_MAX_ROWS = env_int("PRCRS_SHEET_MAX_ROWS", 10_000)
 PRCRS_SHEET_MAX_BYTES = env_int("PRCRS_SHEET_MAX_BYTES", 5 * 1024 * 1024)
+# Wall-clock budget for reading one sheet (a hostile file is refused when it runs out).
+PRCRS_SHEET_READ_SECONDS = env_float("PRCRS_SHEET_READ_SECONDS", 6.0)
 # Form fields held in memory per request. The course page promises a paste of
 # PRCRS_SHEET_MAX_BYTES characters, up to 3 bytes each in UTF-8 (Chinese headers), plus the
 # carried sheet: Django's default (2.5 MiB) refused a valid 3 MB paste with a generic page.
