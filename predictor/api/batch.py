@@ -33,6 +33,7 @@ from django.utils.translation import gettext as _
 
 from predictor.access.rate_limits import charge
 from predictor.api.predict import ALL, _api_view, _errors, _json
+from predictor.inputs.intake import row_errors, sheet_course
 from predictor.inputs.unit_entry import UnitsRefused, annotate_errors, convert_entered, parse_units
 from predictor.scoring.batch import BatchRow, BatchScores, no_cyclic_gc, score_batch
 from predictor.scoring.prediction import parse_horizons
@@ -42,11 +43,12 @@ from predictor.web.course_views import BoundedMemoryUpload
 
 @dataclass(frozen=True)
 class _EnteredRow(BatchRow):
-    """A JSON row after its units: values in the catalogue's units, what was converted, or the
-    errors of a unit it may not use (the row then fails alone)."""
+    """A row after its units: values in the catalogue's units, what was converted, or the
+    errors that refuse it before scoring (a unit it may not use, a sheet cell that cannot be
+    read): the row then fails alone."""
 
     conversions: Mapping = field(default_factory=dict)
-    unit_errors: Mapping = field(default_factory=dict)
+    input_errors: Mapping = field(default_factory=dict)
 
 
 def _horizon_error() -> dict:
@@ -147,7 +149,7 @@ def _entered_row(values, context, row_id, units: tuple, row_units) -> BatchRow:
         try:
             units = parse_units(row_units)
         except UnitsRefused as refused:
-            return _EnteredRow(values, context, row_id, unit_errors=refused.errors)
+            return _EnteredRow(values, context, row_id, input_errors=refused.errors)
     system, per_key = units
     if not isinstance(values, dict) or (system == "si" and not per_key):
         return BatchRow(values, context, row_id)
@@ -159,7 +161,7 @@ def _score_rows(rows: list[BatchRow], horizons: list[int]) -> tuple[list[dict], 
     """Every row's JSON result, in order: ``score_batch`` for the rows whose units were usable,
     a 400 for the others; messages about converted values show what was entered and what it
     became."""
-    refused = {i for i, row in enumerate(rows) if getattr(row, "unit_errors", None)}
+    refused = {i for i, row in enumerate(rows) if getattr(row, "input_errors", None)}
     scores = score_batch([row for i, row in enumerate(rows) if i not in refused] if refused
                          else rows, horizons, percent_input=False)
     writer = _ResultWriter(scores)
@@ -167,7 +169,7 @@ def _score_rows(rows: list[BatchRow], horizons: list[int]) -> tuple[list[dict], 
     with no_cyclic_gc():  # tens of thousands of small acyclic dicts
         for i, row in enumerate(rows):
             if i in refused:
-                results.append(_errors_json(i, row.id, 400, row.unit_errors))
+                results.append(_errors_json(i, row.id, 400, row.input_errors))
                 continue
             results.append(writer.result(scored, i, row))
             scored += 1
@@ -175,20 +177,25 @@ def _score_rows(rows: list[BatchRow], horizons: list[int]) -> tuple[list[dict], 
 
 
 def _rows_from_sheet(request: HttpRequest):
-    from predictor.sheets import SheetError, read_course, read_upload
+    from predictor.sheets import SheetError, read_upload
 
     upload = request.FILES.get("sheet")
     if upload is None:
         return None, None, _errors({"sheet": [_("Send the sheet in the form field \"sheet\".")]})
     try:
         system = "us" if request.POST.get("units") == "us" else "si"
-        course = read_course(read_upload(upload, name=upload.name), system=system)
+        # Per row, as JSON rows: a bad cell fails its row, not the sheet.
+        course = sheet_course(read_upload(upload, name=upload.name), system=system,
+                              strict=False)
     except SheetError as error:
         return None, None, _errors({"sheet": [str(p) for p in error.problems]})
     if len(course.rows) > settings.PRCRS_BATCH_MAX_ROWS:
         return None, None, _too_many(len(course.rows))
     rows = []
     for row in course.rows:
+        if row.problems:
+            rows.append(_EnteredRow(None, None, row.row, input_errors=row_errors(course, row)))
+            continue
         context = ({"crs_grade": row.crs_grade, "day": row.day}
                    if row.crs_grade is not None and row.day is not None else None)
         rows.append(BatchRow(row.values, context, row.row))

@@ -31,7 +31,7 @@ from predictor.api.batch import _horizon_error, _too_many, read_rows_body
 from predictor.api.predict import ALL, _api_view, _errors, _json
 from predictor.catalogue import CRS_GRADE_RANGE, DAY_RANGE
 from predictor.cohorts.cohort_validation import UNDEFINED_REASONS, UNSCORED_REASONS
-from predictor.inputs.context import NotAnInteger, parse_integer
+from predictor.inputs.intake import sheet_course, whole_number
 from predictor.cohorts.course_scoring import DayRow, day_rows, score_rows, validate_rows
 from predictor.scoring.prediction import parse_horizons
 from predictor.web.course_views import BoundedMemoryUpload
@@ -82,16 +82,6 @@ def _seed(value) -> int | None:
     return None
 
 
-def _whole(value, low: int, high: int) -> int | None:
-    # parse_integer refuses NaN, infinities and 1e400 (JSON reads it as infinity) before any
-    # int(): an int() of a non-finite number was a 500.
-    try:
-        number = parse_integer(value)
-    except NotAnInteger:
-        return None
-    return number if number is not None and low <= number <= high else None
-
-
 def _rows_from_json(request: HttpRequest):
     body, raw_rows, problem = read_rows_body(request, _(
         "\"rows\" must be a non-empty JSON array of objects with \"patient\", \"day\", "
@@ -110,14 +100,14 @@ def _rows_from_json(request: HttpRequest):
         if not isinstance(patient, str) or not patient.strip():
             problems.append(_("\"patient\" is missing: every row needs the patient's "
                               "identifier (not a name)."))
-        day = _whole(raw.get("day"), *DAY_RANGE)
+        day = whole_number(raw.get("day"), *DAY_RANGE)
         if day is None:
             problems.append(_("\"day\" must be a whole number of days since the infusion, "
                               "from %(low)d to %(high)d.") % {"low": DAY_RANGE[0],
                                                               "high": DAY_RANGE[1]})
         grade = raw.get("crs_grade")
         if grade is not None:
-            grade = _whole(grade, *CRS_GRADE_RANGE)
+            grade = whole_number(grade, *CRS_GRADE_RANGE)
             if grade is None:
                 problems.append(_("\"crs_grade\" must be a whole number from %(low)d to "
                                   "%(high)d, or null.") % {"low": CRS_GRADE_RANGE[0],
@@ -147,13 +137,13 @@ def _rows_from_json(request: HttpRequest):
 
 
 def _rows_from_sheet(request: HttpRequest):
-    from predictor.sheets import SheetError, read_course, read_upload
+    from predictor.sheets import SheetError, read_upload
 
     upload = request.FILES.get("sheet")
     if upload is None:
         return None, None, _errors({"sheet": [_("Send the sheet in the form field \"sheet\".")]})
     try:
-        course = read_course(read_upload(upload, name=upload.name))
+        course = sheet_course(read_upload(upload, name=upload.name))
     except SheetError as error:
         return None, None, _errors({"sheet": [str(p) for p in error.problems]})
     if not course.is_cohort:

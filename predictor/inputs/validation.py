@@ -12,9 +12,11 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+from django.utils import translation
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
-from predictor.catalogue import FACTORS, FactorSpec
+from predictor.catalogue import FACTORS, FACTORS_BY_KEY, FactorSpec
 
 # Full-width digits and punctuation as typed with a Chinese input method; the ideographic full
 # stop (what "." gives in a Chinese input mode) and the Arabic decimal separator are decimal points.
@@ -219,6 +221,8 @@ def check_value(key: str, raw: object, limits: FactorLimits, *, percent_input: b
     number, had_percent = parsed
     if limits.is_fraction:
         return _check_fraction(number, had_percent, limits, percent_input=percent_input)
+    if had_percent:  # "5%" for glucose: never read as 5 mmol/L
+        return None, not_a_percentage(key), None
     if not limits.hard_min <= number <= limits.hard_max:
         return None, _out_of_range(number, limits.hard_min, limits.hard_max, limits.unit), None
     return number, None, _flag(number, limits, limits.unit)
@@ -236,6 +240,26 @@ def _check_fraction(number: float, had_percent: bool, limits: FactorLimits, *,
         return None, _out_of_range(value * 100, limits.hard_min * 100, limits.hard_max * 100,
                                    "%"), None
     return value, None, _flag(value, limits, "%", scale=100)
+
+
+_NOT_A_PERCENTAGE = _("%(factor)s is not a percentage; remove the percent sign or the "
+                      "percentage format.")
+
+
+def _name(key: str) -> str:
+    spec = FACTORS_BY_KEY.get(key)
+    if spec is None:
+        return key
+    return spec.name_zh if (translation.get_language() or "").startswith("zh") else spec.name_en
+
+
+factor_name = lazy(_name, str)  # a factor's name in the language active when it is shown
+
+
+def not_a_percentage(key: str) -> Message:
+    """The refusal of a percent sign (or a percentage format) on a factor that is no
+    percentage, the same on the form, the APIs and sheets."""
+    return Message(_NOT_A_PERCENTAGE, {"factor": factor_name(key)})
 
 
 _OUT_OF_RANGE = _("%(value)s %(unit)s is outside the accepted range %(low)s–%(high)s %(unit)s. "

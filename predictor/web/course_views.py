@@ -48,6 +48,7 @@ from predictor.cohorts.course_scoring import (
     unpack_course,
     validate_rows,
 )
+from predictor.inputs.intake import sheet_course
 from predictor.live_catalogue import live_catalogue
 from predictor.scoring import prediction_log
 from predictor.scoring.registry import REGISTRY
@@ -55,7 +56,6 @@ from predictor.sheets import (
     Course,
     Problem,
     SheetError,
-    read_course,
     read_pasted,
     read_upload,
     results_to_csv,
@@ -257,7 +257,7 @@ def _submitted_course(request: HttpRequest) -> Course:
             raise _PageError([_("Paste the rows of a sheet, or choose an .xlsx or .csv file.")])
         if not sheet.rows:
             raise _PageError([_("The sheet has a header row but no data rows.")])
-        return read_course(sheet, system=system)
+        return sheet_course(sheet, system=system)  # the live limits, as the form's
     except SheetError as error:
         raise _PageError(error.problems) from None
 
