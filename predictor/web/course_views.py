@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.http import HttpRequest, HttpResponse, Http404
 from django.shortcuts import render
 from django.utils import translation
@@ -63,7 +62,7 @@ from predictor.sheets import (
     template_csv,
     template_xlsx,
 )
-from predictor.sheets.limits import sheet_limits
+from predictor.sheets.memory_upload import BoundedMemoryUpload
 from predictor.web.forms import HORIZON_TITLES
 from predictor.web.views import SWITCH_LANGUAGE, Estimate, estimate
 
@@ -104,20 +103,6 @@ def course_template(request: HttpRequest, fmt: str) -> HttpResponse:
     if fmt == "csv":
         return _attachment(template_csv(language), "text/csv; charset=utf-8", f"{name}.csv")
     raise Http404
-
-
-class BoundedMemoryUpload(MemoryFileUploadHandler):
-    """Keeps an uploaded sheet in memory, never in a temporary file (patient rows are not
-    written to disk), and keeps at most the sheet size limit + 1 byte of it: the rest of the
-    stream is read and dropped, and ``read_upload`` refuses the file by its full size."""
-
-    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
-        self.activated = True  # whatever the request's length
-
-    def receive_data_chunk(self, raw_data, start):
-        room = sheet_limits().max_bytes + 1 - start
-        if room > 0:
-            self.file.write(raw_data[:room])
 
 
 @csrf_exempt  # CSRF is checked below, once the upload handlers are set (Django's own advice)
