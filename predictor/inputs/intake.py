@@ -19,15 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from predictor.inputs.context import ALL, whole_number
-from predictor.inputs.validation import (CheckedValues, FactorLimits, NotANumber, check_values,
-                                         parse_number)
+from predictor.inputs.validation import FactorLimits, NotANumber, parse_number
 from predictor.sheets import Course, Sheet, read_course
 from predictor.sheets.headers import FACTOR
 
-
-
-__all__ = ["ALL", "NotANumber", "check_entered", "live_limits", "parse_number", "row_errors",
-           "sheet_course", "whole_number"]
+__all__ = ["ALL", "NotANumber", "live_limits", "parse_number", "row_errors", "sheet_course",
+           "whole_number"]
 
 
 def live_limits() -> Mapping[str, FactorLimits]:
@@ -37,13 +34,6 @@ def live_limits() -> Mapping[str, FactorLimits]:
     from predictor.scoring.registry import REGISTRY
 
     return live_catalogue(REGISTRY.snapshot().stamp).limits
-
-
-def check_entered(raw_values: Mapping[str, object], *, percent_input: bool,
-                  min_values: int) -> CheckedValues:
-    """One set of entered values checked against the live limits."""
-    return check_values(raw_values, limits=live_limits(), percent_input=percent_input,
-                        min_values=min_values)
 
 
 def sheet_course(sheet: Sheet, *, system: str = "si", require_day: bool = True,
