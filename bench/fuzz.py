@@ -4,9 +4,13 @@ against gunicorn on loopback (DJANGO_DEBUG=0), counting answers by status.
     .venv/bin/python bench/fuzz.py [--requests 3000] [--seed 10] [--threads 4] [--port N]
 
 Prints the status counts, every distinct 5xx (request and the start of the answer), and the
-tracebacks the server logged. Exit status 1 when any 5xx was seen. Without ``--port`` it starts
-its own LoopbackSite (tiny stand-in models, scratch SQLite) and stops it at the end. It is not
-a test; tests/test_request_hazards.py holds the cases it found, one by one.
+tracebacks the server logged. A second part (``--forms``, ``--sheets``) posts the prediction form
+(multipart and urlencoded, both languages, junk names and values, control characters and line
+breaks inside numbers) and sheets to the three ways in (course page, batch API, validation API):
+the hostile corpus of bench/hostile_sheets.py built at run time and mutated small sheets; it
+prints requests sent, 5xx, hangs (over 10 s) and, for its own server, peak worker memory.
+Exit status 1 when any 5xx or hang was seen. Without ``--port`` it starts its own LoopbackSite
+(tiny stand-in models, scratch SQLite) and stops it at the end. It is not a test; tests/test_request_hazards.py holds the cases it found, one by one.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.http_forms import peak_rss_mib  # noqa: E402
 from bench.serving import LoopbackSite, pattern_values, write_tiny_models  # noqa: E402
 
 METHODS = ["GET"] * 6 + ["POST"] * 8 + ["HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
@@ -322,6 +327,145 @@ def fuzz_integration(port: int, requests: int, seed: int, sign=None) -> tuple[Co
         if status >= 500:
             failures.append((status, "POST", path, data[:300]))
     return statuses, failures
+# --- the form and the sheets (issue 18) ------------------------------------------------------
+# Kept apart from the API fuzz above: posts to the prediction form (multipart and urlencoded, in
+# every site language) and sheets to the three ways in (course page, batch API, validation API).
+
+HANG_SECONDS = 10.0  # no request may take longer (issue 18)
+SITE_LANGUAGES = ("en", "zh-hans")
+NUMBER_JUNK = ["4\n8", "4\r\n8", "\n48", "48\n", "4\x0b8", "4\x008", "1\u20282", "4\t8",
+               "\x85 48", "4\x1b[31m8", "1,2\n3", "5%", "5 %\n", "４８\n", "\r", "\n\n",
+               "48" * 2000, "-0", "+inf", "NaN", "1e400", "0x1F", "４８％"]
+JUNK_NAMES = ["", " ", "il6[]", "il6\n", "il6\x00", "__all__", "a" * 500, "惊", "💉",
+              "csrfmiddlewaretoken2", "horizon\r\n", "values", "context", "crs_grade", "day"]
+
+
+def _junk_value(rng: random.Random) -> str:
+    pick = rng.random()
+    if pick < 0.5:
+        return rng.choice(NUMBER_JUNK)
+    if pick < 0.8:
+        return str(odd_value(rng))
+    return "".join(chr(rng.randrange(0, 0x3000)) for _ in range(rng.randrange(1, 10)))
+
+
+def form_request(rng: random.Random, token: str, keys: list[str]):
+    """One post of the prediction form, filled with good and junk values and junk names."""
+    fields: list[tuple[str, str]] = [("csrfmiddlewaretoken", token)] if rng.random() < 0.9 \
+        else []
+    values = pattern_values(rng.choice(["1234", "123", "4", "23", "3", "2"]))
+    for key, value in values.items():
+        fields.append((key, _junk_value(rng) if rng.random() < 0.3 else str(value)))
+    for _ in range(rng.randrange(0, 4)):
+        fields.append((rng.choice(keys + JUNK_NAMES), _junk_value(rng)))
+    fields.append(("horizon", rng.choice(["1", "2", "3", "all", "", "7", "1\n"])))
+    if rng.random() < 0.5:
+        fields += [("crs_grade", rng.choice(["1", "2\n", "NaN", "1e400", ""])),
+                   ("day", rng.choice(["3", "\n4", "Infinity", "-1", ""]))]
+    if rng.random() < 0.2:
+        fields.append(("units", rng.choice(["us", "si", "xx", "\x00"])))
+    language = rng.choice(SITE_LANGUAGES)
+    headers = {"Cookie": f"csrftoken={token}", "Accept-Language": rng.choice(LANGUAGES)}
+    if rng.random() < 0.5:
+        body = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in fields).encode()
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    else:
+        body, headers["Content-Type"] = multipart_fields(fields)
+    return "POST", f"/{language}/", headers, body
+
+
+def multipart_fields(fields: list[tuple[str, str]]) -> tuple[bytes, str]:
+    boundary = "fuzz" + "".join(random.choices("0123456789abcdef", k=16))
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{quote(k)}"\r\n\r\n'
+             .encode() + v.encode("utf-8", "surrogatepass") + b"\r\n" for k, v in fields]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), \
+        f"multipart/form-data; boundary={boundary}"
+
+
+def mutated_sheets(rng: random.Random, count: int) -> list[tuple[str, bytes]]:
+    """Small sheets, valid and then damaged: flipped bytes, cut short, odd encodings."""
+    from bench.hostile_sheets import HEADERS, base_workbook
+
+    good_csv = (",".join(HEADERS) + "\n" + "".join(
+        f"P{i // 5},{i % 5},{i % 3},48,7.2,10,300,12\n" for i in range(20))).encode()
+    good_xlsx = base_workbook()
+    sheets = []
+    for _ in range(count):
+        name, data = rng.choice([("m.csv", good_csv), ("m.xlsx", good_xlsx)])
+        data = bytearray(data)
+        how = rng.random()
+        if how < 0.3:
+            for _ in range(rng.randrange(1, 20)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        elif how < 0.5:
+            data = data[:rng.randrange(1, len(data))]
+        elif how < 0.7 and name.endswith(".csv"):
+            text = data.decode()
+            data = bytearray(text.encode(rng.choice(["utf-16", "utf-16-le", "gb18030",
+                                                     "latin-1", "utf-32", "utf-8-sig"])))
+        elif how < 0.8 and name.endswith(".csv"):
+            data = bytearray(bytes(data).replace(b"48", rng.choice(
+                [b'"4\n8"', b"4\x0b8", b"5%", b"NaN", b"1e400", b"\x00"])))
+        sheets.append((rng.choice([name, "x.csv", "x.xlsx", "x.txt", ""]), bytes(data)))
+    return sheets
+
+
+def sheet_requests(rng: random.Random, token: str, extra: int):
+    """Every hostile file (bench/hostile_sheets.py) and ``extra`` mutated ones, each to the
+    course page (as a file, and as pasted text when it is text), the batch API and the
+    validation API."""
+    from bench.hostile_sheets import hostile_files
+    from bench.http_forms import multipart
+
+    files = list(hostile_files().values()) + mutated_sheets(rng, extra)
+    requests = []
+    for name, data in files:
+        lang = rng.choice(SITE_LANGUAGES)
+        body, kind = multipart({"csrfmiddlewaretoken": token, "action": "score",
+                                "units": rng.choice(["si", "us"])}, {"file": (name, data)})
+        requests.append(("POST", f"/{lang}/course/", {"Content-Type": kind,
+                                                      "Cookie": f"csrftoken={token}"}, body))
+        if len(data) < 6_000_000 and not data.startswith(b"PK"):
+            text = data.decode("utf-8", "replace")
+            body, kind = multipart({"csrfmiddlewaretoken": token, "action": "score",
+                                    "text": text})
+            requests.append(("POST", f"/{lang}/course/", {"Content-Type": kind,
+                                                          "Cookie": f"csrftoken={token}"}, body))
+        for path in ("/api/v1/predict/batch", "/api/v1/validate"):
+            body, kind = multipart({"horizon": rng.choice(["1", "all", "x"])},
+                                   {"sheet": (name, data)})
+            requests.append(("POST", f"{path}?lang={lang}", {"Content-Type": kind}, body))
+    return requests
+
+
+def fuzz_forms_and_sheets(port: int, forms: int, sheets: int, seed: int, threads: int,
+                          token: str) -> tuple[Counter, list, list[float]]:
+    """Statuses, 5xx seen and every request's seconds, for the form and sheet requests."""
+    from predictor.catalogue import FACTORS
+
+    rng = random.Random(seed)
+    keys = [f.key for f in FACTORS]
+    plan = [form_request(rng, token, keys) for _ in range(forms)]
+    plan += sheet_requests(rng, token, sheets)
+    rng.shuffle(plan)
+    statuses: Counter = Counter()
+    failures: list = []
+    seconds: list[float] = []
+    lock = threading.Lock()
+
+    def one(request) -> None:
+        started = time.monotonic()
+        status = send(port, request, False)
+        took = time.monotonic() - started
+        with lock:
+            statuses[status] += 1
+            seconds.append(took)
+            if status >= 500 or status == 0:
+                failures.append((status, request[1][:60], request[3][:160], round(took, 1)))
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, plan))
+    return statuses, failures, seconds
 
 
 def csrf_token(port: int) -> str:
@@ -337,12 +481,34 @@ def csrf_token(port: int) -> str:
     return found.group(1) if found else ""
 
 
+def report_forms_and_sheets(port: int, args, token: str) -> int:
+    """Run the form and sheet fuzz, print its figures; returns its count of 5xx and hangs."""
+    started = time.monotonic()
+    statuses, failures, seconds = fuzz_forms_and_sheets(port, args.forms, args.sheets,
+                                                        args.seed, args.threads, token)
+    elapsed = time.monotonic() - started
+    total = sum(statuses.values())
+    five = sum(n for s, n in statuses.items() if s >= 500)
+    hangs = sum(1 for t in seconds if t > HANG_SECONDS) + statuses.get(0, 0)
+    print(f"form and sheets: {total} requests in {elapsed:.0f} s (seed {args.seed}): "
+          f"{five} x 5xx, {hangs} hangs (over {HANG_SECONDS:.0f} s or unanswered), "
+          f"slowest {max(seconds, default=0):.1f} s")
+    print("by status: " + ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items())))
+    for failure in sorted(set(repr(f)[:400] for f in failures))[:30]:
+        print("  5xx/unanswered:", failure)
+    return five + hangs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=10)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--port", type=int, help="a site already running on 127.0.0.1")
+    parser.add_argument("--forms", type=int, default=1200,
+                        help="posts of the prediction form (0: none)")
+    parser.add_argument("--sheets", type=int, default=60,
+                        help="mutated sheets besides the hostile corpus, each sent 3-4 ways")
     args = parser.parse_args()
 
     site = None
@@ -359,8 +525,12 @@ def main() -> None:
             site.migrate()
             site.start()
             port = site.port
+        token = csrf_token(port)
+        if site is not None:
+            idle = max(peak_rss_mib(pid) for pid in site.worker_pids())
+            print(f"worker memory after start: {idle:.0f} MiB (VmHWM)")
         started = time.monotonic()
-        statuses, failures = fuzz(port, args.requests, args.seed, args.threads, csrf_token(port))
+        statuses, failures = fuzz(port, args.requests, args.seed, args.threads, token)
         more, more_failures = fuzz_integration(port, max(200, args.requests // 10), args.seed,
                                                signer)
         statuses.update(more)
@@ -368,13 +538,16 @@ def main() -> None:
         elapsed = time.monotonic() - started
         total = sum(statuses.values())
         five = sum(n for s, n in statuses.items() if s >= 500)
-        print(f"{total} requests in {elapsed:.0f} s (seed {args.seed}): "
+        print(f"API and site: {total} requests in {elapsed:.0f} s (seed {args.seed}): "
               f"{five} x 5xx, {statuses.get(0, 0)} not answered (refused by the client library "
               "or the connection closed)")
         print("by status: " + ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items())))
         for failure in sorted(set(repr(f)[:400] for f in failures))[:30]:
             print("  5xx:", failure)
+        five += report_forms_and_sheets(port, args, token)
         if site is not None:
+            peak = max(peak_rss_mib(pid) for pid in site.worker_pids())
+            print(f"peak worker memory: {peak:.0f} MiB (VmHWM, {site.workers} workers)")
             # 5xx only: Django's "Internal Server Error" and gunicorn's "Error handling request"
             # (a 400 for a bad Host header is logged with a traceback too, and is fine).
             errors = [entry for entry in site.log_entries() if entry.get("level") == "ERROR"

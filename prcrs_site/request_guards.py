@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 import functools
 import logging
+import re
 import tempfile
 from collections.abc import Callable, Iterable
 
@@ -169,6 +170,31 @@ def _problem_message(problem: str) -> str:
     return _("The request could not be read. Check what was sent and try again.")
 
 
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
+_HEADER_PROBLEMS = (UNREADABLE_CONTENT_TYPE, UNUSABLE_CHARSET)
+
+
+def media_type(content_type: str) -> str | None:
+    """The media type of a Content-Type header (``text/plain`` of ``text/plain; charset=x``),
+    lower-cased, read without its parameters; None when it is no valid ``type/subtype``."""
+    main = content_type.split(";", 1)[0].strip().lower()
+    return main if _MEDIA_TYPE.fullmatch(main) else None
+
+
+def left_to_the_api(request: HttpRequest, problem: str | None) -> bool:
+    """Whether a body the API will refuse anyway is left to it: the API answers any media type
+    other than JSON (or a sheet upload) with 415, whatever its charset says, so a charset it
+    would never read is no reason for a 400 there."""
+    if not request.path.startswith("/api/"):
+        return False
+    original = request.META.get("prcrs.original_content_type", request.META.get("CONTENT_TYPE"))
+    kind = media_type(original or "")
+    if kind is None or kind == "application/json":
+        return False
+    return problem is None or problem in _HEADER_PROBLEMS
+
+
 def _form_charset_problem(request: HttpRequest) -> bool:
     """A form body declared in a charset other than UTF-8: Django refuses to parse it."""
     if request.content_type != "application/x-www-form-urlencoded":
@@ -208,7 +234,7 @@ class RequestGuardMiddleware:
     def _problem(request: HttpRequest) -> str | None:
         """What is wrong with the request, in the active language, or None."""
         problem = request.META.get(PROBLEM_KEY)
-        if problem is not None:
+        if problem is not None and not left_to_the_api(request, problem):
             return _problem_message(problem)
         try:
             request.GET  # parsed once here; every later reader gets the cached result
@@ -217,7 +243,7 @@ class RequestGuardMiddleware:
         except Exception:  # undecodable in the declared charset, malformed beyond repair
             logger.info("query string refused", exc_info=True)
             return _("The query string could not be read.")
-        if _form_charset_problem(request):
+        if _form_charset_problem(request) and not left_to_the_api(request, None):
             return _("The form was sent in the character set %(charset)s; the site reads "
                      "forms only in UTF-8.") % {
                 "charset": request.content_params.get("charset", "")[:40]}

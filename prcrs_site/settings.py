@@ -195,7 +195,6 @@ PRCRS_CSP_REPORT_ONLY = env_bool("PRCRS_CSP_REPORT_ONLY", False)
 # admin's model upload (up to PRCRS_MAX_UPLOAD_MB) sets the limit. Over it: 413 before reading.
 PRCRS_API_MAX_BODY_BYTES = env_int("PRCRS_API_MAX_BODY_BYTES", 64 * 1024)
 PRCRS_MAX_BODY_BYTES = env_int("PRCRS_MAX_BODY_BYTES", 60 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 
 # PrCRS: where model files live and how inference runs.
 PRCRS_BUNDLED_MODELS_DIR = Path(env_str("PRCRS_BUNDLED_MODELS_DIR", str(BASE_DIR / "models_store")))
@@ -215,6 +214,13 @@ PRCRS_REGISTER_BUNDLED_MODELS = env_bool("PRCRS_REGISTER_BUNDLED_MODELS", True)
 # Course and cohort sheets (predictor/sheets): refused above these, before anything is parsed.
 PRCRS_SHEET_MAX_ROWS = env_int("PRCRS_SHEET_MAX_ROWS", 10_000)
 PRCRS_SHEET_MAX_BYTES = env_int("PRCRS_SHEET_MAX_BYTES", 5 * 1024 * 1024)
+# Wall-clock budget for reading one sheet (a hostile file is refused when it runs out).
+PRCRS_SHEET_READ_SECONDS = env_float("PRCRS_SHEET_READ_SECONDS", 6.0)
+# Form fields held in memory per request. The course page promises a paste of
+# PRCRS_SHEET_MAX_BYTES characters, up to 3 bytes each in UTF-8 (Chinese headers), plus the
+# carried sheet: Django's default (2.5 MiB) refused a valid 3 MB paste with a generic page.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE",
+                                      4 * PRCRS_SHEET_MAX_BYTES)
 # Batch API: rows per request, and its body limit (10,000 rows of 42 values fit in ~8 MB).
 PRCRS_BATCH_MAX_ROWS = env_int("PRCRS_BATCH_MAX_ROWS", 10_000)
 PRCRS_BATCH_MAX_BODY_BYTES = env_int("PRCRS_BATCH_MAX_BODY_BYTES", 16 * 1024 * 1024)

@@ -23,7 +23,6 @@ one entry per scored row and horizon).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -32,29 +31,27 @@ from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 
 from predictor.access.rate_limits import charge
-from predictor.api.predict import ALL, _api_view, _errors, _json
+from predictor.api.answers import ALL, api_view, error_answer, json_answer
+from predictor.api.rows_body import horizon_errors, read_rows_body, too_many_rows
+from predictor.inputs.intake import row_errors, sheet_course
 from predictor.inputs.unit_entry import UnitsRefused, annotate_errors, convert_entered, parse_units
 from predictor.scoring.batch import BatchRow, BatchScores, no_cyclic_gc, score_batch
 from predictor.scoring.prediction import parse_horizons
+from predictor.sheets.memory_upload import BoundedMemoryUpload
 from predictor.scoring.prediction_log import record
-from predictor.web.course_views import BoundedMemoryUpload
 
 
 @dataclass(frozen=True)
 class _EnteredRow(BatchRow):
-    """A JSON row after its units: values in the catalogue's units, what was converted, or the
-    errors of a unit it may not use (the row then fails alone)."""
+    """A row after its units: values in the catalogue's units, what was converted, or the
+    errors that refuse it before scoring (a unit it may not use, a sheet cell that cannot be
+    read): the row then fails alone."""
 
     conversions: Mapping = field(default_factory=dict)
-    unit_errors: Mapping = field(default_factory=dict)
+    input_errors: Mapping = field(default_factory=dict)
 
 
-def _horizon_error() -> dict:
-    return {"horizon": [_("\"horizon\" must be 1 (tomorrow), 2 (the day after tomorrow), "
-                          "3 (in three days) or \"all\".")]}
-
-
-@_api_view("POST")
+@api_view("POST")
 def predict_batch_view(request: HttpRequest) -> JsonResponse:
     """Score many rows (see the module docstring)."""
     if (request.content_type or "").lower() == "multipart/form-data":
@@ -67,54 +64,18 @@ def predict_batch_view(request: HttpRequest) -> JsonResponse:
     try:
         horizons = parse_horizons(horizon)
     except ValueError:
-        return _errors(_horizon_error())
+        return error_answer(horizon_errors())
     over_limit = charge(request, predictions=len(rows))  # a row is one patient-day answered
     if over_limit is not None:
-        return _errors({ALL: [over_limit.message]}, status=429, **over_limit.headers)
+        return error_answer({ALL: [over_limit.message]}, status=429, **over_limit.headers)
     results, scores = _score_rows(rows, horizons)
     record(scores.predictions(), channel="api")  # built only when the log is on
     failed = sum("errors" in result for result in results)
-    return _json({
+    return json_answer({
         "results": results,
         "summary": {"rows": len(results), "scored": len(results) - failed, "failed": failed},
         "disclaimer": _("For research use only; not a substitute for clinical judgement."),
     })
-
-
-def _read_batch_body(request: HttpRequest):
-    """The posted JSON object, read from the stream: ``request.body`` would refuse anything over
-    DATA_UPLOAD_MAX_MEMORY_SIZE, far below a 10,000-row batch (RequestBodyLimitMiddleware has
-    already refused bodies over PRCRS_BATCH_MAX_BODY_BYTES)."""
-    if (request.content_type or "").lower() != "application/json":
-        return None, _errors({ALL: [_("Send the request body as JSON with the header "
-                                      "Content-Type: application/json.")]}, status=415)
-    limit = settings.PRCRS_BATCH_MAX_BODY_BYTES
-    data = request.read(limit + 1)
-    if len(data) > limit:
-        return None, _errors({ALL: [_("The request body is too large.")]}, status=413)
-    try:
-        body = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None, _errors({ALL: [_("The request body is not valid JSON.")]})
-    if not isinstance(body, dict):
-        return None, _errors({ALL: [_("The request body must be a JSON object with the keys "
-                                      "\"rows\" and \"horizon\".")]})
-    return body, None
-
-
-def read_rows_body(request: HttpRequest, shape_message: str):
-    """(body, its "rows" list, None), or (None, None, the 4xx answer): the posted JSON object
-    with a non-empty "rows" array of at most PRCRS_BATCH_MAX_ROWS; ``shape_message`` says
-    what a row holds."""
-    body, problem = _read_batch_body(request)
-    if problem is not None:
-        return None, None, problem
-    raw_rows = body.get("rows")
-    if not isinstance(raw_rows, list) or not raw_rows:
-        return None, None, _errors({"rows": [shape_message]})
-    if len(raw_rows) > settings.PRCRS_BATCH_MAX_ROWS:
-        return None, None, _too_many(len(raw_rows))
-    return body, raw_rows, None
 
 
 def _rows_from_json(request: HttpRequest):
@@ -126,7 +87,7 @@ def _rows_from_json(request: HttpRequest):
     try:
         units = parse_units(body.get("units"))
     except UnitsRefused as refused:
-        return None, None, _errors(refused.errors)
+        return None, None, error_answer(refused.errors)
     rows = []
     for raw in raw_rows:
         if not isinstance(raw, dict):
@@ -147,7 +108,7 @@ def _entered_row(values, context, row_id, units: tuple, row_units) -> BatchRow:
         try:
             units = parse_units(row_units)
         except UnitsRefused as refused:
-            return _EnteredRow(values, context, row_id, unit_errors=refused.errors)
+            return _EnteredRow(values, context, row_id, input_errors=refused.errors)
     system, per_key = units
     if not isinstance(values, dict) or (system == "si" and not per_key):
         return BatchRow(values, context, row_id)
@@ -159,7 +120,7 @@ def _score_rows(rows: list[BatchRow], horizons: list[int]) -> tuple[list[dict], 
     """Every row's JSON result, in order: ``score_batch`` for the rows whose units were usable,
     a 400 for the others; messages about converted values show what was entered and what it
     became."""
-    refused = {i for i, row in enumerate(rows) if getattr(row, "unit_errors", None)}
+    refused = {i for i, row in enumerate(rows) if getattr(row, "input_errors", None)}
     scores = score_batch([row for i, row in enumerate(rows) if i not in refused] if refused
                          else rows, horizons, percent_input=False)
     writer = _ResultWriter(scores)
@@ -167,7 +128,7 @@ def _score_rows(rows: list[BatchRow], horizons: list[int]) -> tuple[list[dict], 
     with no_cyclic_gc():  # tens of thousands of small acyclic dicts
         for i, row in enumerate(rows):
             if i in refused:
-                results.append(_errors_json(i, row.id, 400, row.unit_errors))
+                results.append(_errors_json(i, row.id, 400, row.input_errors))
                 continue
             results.append(writer.result(scored, i, row))
             scored += 1
@@ -175,30 +136,30 @@ def _score_rows(rows: list[BatchRow], horizons: list[int]) -> tuple[list[dict], 
 
 
 def _rows_from_sheet(request: HttpRequest):
-    from predictor.sheets import SheetError, read_course, read_upload
+    from predictor.sheets import SheetError, read_upload
 
     upload = request.FILES.get("sheet")
     if upload is None:
-        return None, None, _errors({"sheet": [_("Send the sheet in the form field \"sheet\".")]})
+        return None, None, error_answer({"sheet": [
+            _("Send the sheet in the form field \"sheet\".")]})
     try:
         system = "us" if request.POST.get("units") == "us" else "si"
-        course = read_course(read_upload(upload, name=upload.name), system=system)
+        # Per row, as JSON rows: a bad cell fails its row, not the sheet.
+        course = sheet_course(read_upload(upload, name=upload.name), system=system,
+                              strict=False)
     except SheetError as error:
-        return None, None, _errors({"sheet": [str(p) for p in error.problems]})
+        return None, None, error_answer({"sheet": [str(p) for p in error.problems]})
     if len(course.rows) > settings.PRCRS_BATCH_MAX_ROWS:
-        return None, None, _too_many(len(course.rows))
+        return None, None, too_many_rows(len(course.rows))
     rows = []
     for row in course.rows:
+        if row.problems:
+            rows.append(_EnteredRow(None, None, row.row, input_errors=row_errors(course, row)))
+            continue
         context = ({"crs_grade": row.crs_grade, "day": row.day}
                    if row.crs_grade is not None and row.day is not None else None)
         rows.append(BatchRow(row.values, context, row.row))
     return rows, request.POST.get("horizon", "all"), None
-
-
-def _too_many(count: int) -> JsonResponse:
-    return _errors({"rows": [_("At most %(max)d rows per request; this one has %(count)d. Split "
-                               "it into several requests.") % {
-        "max": settings.PRCRS_BATCH_MAX_ROWS, "count": count}]}, status=413)
 
 
 def _errors_json(index: int, row_id, status: int, errors: Mapping) -> dict:

@@ -45,17 +45,16 @@ in the language of ``?lang=en|zh-hans`` or else ``Accept-Language`` (Chinese by 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.views.decorators.csrf import csrf_exempt
 
-from predictor.access.api_keys import check_api_key
 from predictor.access.rate_limits import charge
+from predictor.api.answers import ALL, api_view, error_answer, json_answer
 from predictor.catalogue import (
     COMBINATIONS,
     CONTEXT_KEYS,
@@ -88,78 +87,25 @@ from predictor.scoring.prediction_log import record
 from predictor.scoring.registry import REGISTRY
 from predictor.scoring.shown_percent import shown_interval_end, shown_percent
 
-ALL = "__all__"
-
-
-def _language(request: HttpRequest) -> str:
-    """``?lang=`` when it names a site language, else the request's (Accept-Language, default)."""
-    wanted = request.GET.get("lang", "").strip()
-    if wanted:
-        try:  # "zh", "zh-CN", "en-US" name site languages too
-            return translation.get_supported_language_variant(wanted)
-        except LookupError:
-            pass
-    return translation.get_language_from_request(request)
-
-
-def _json(data: dict, status: int = 200, **headers: str) -> JsonResponse:
-    response = JsonResponse(data, status=status, json_dumps_params={"ensure_ascii": False})
-    response["Content-Language"] = translation.get_language()
-    response["Cache-Control"] = "no-store"  # answers hold lab values; never keep them in caches
-    for name, value in headers.items():
-        response[name.replace("_", "-")] = value
-    return response
-
-
-def _errors(errors: Mapping[str, list], status: int = 400, **headers: str) -> JsonResponse:
-    # str() inside the active language: lazy messages are rendered here, in the request's language.
-    return _json({"errors": {key: [str(m) for m in messages] for key, messages in errors.items()}},
-                 status=status, **headers)
-
-
-def _api_view(*methods: str) -> Callable:
-    """JSON-only, CSRF-exempt view taking only ``methods``, run in the request's language."""
-
-    def decorate(view: Callable) -> Callable:
-        @csrf_exempt
-        def wrapped(request: HttpRequest, *args, **kwargs) -> JsonResponse:
-            with translation.override(_language(request)):
-                if request.method not in methods:
-                    return _errors({ALL: [_("This address accepts only %(methods)s requests.")
-                                          % {"methods": ", ".join(methods)}]},
-                                   status=405, Allow=", ".join(methods))
-                refused = check_api_key(request)  # sets request.api_key for the rate limits
-                if refused is not None:
-                    return _errors({ALL: [refused.message]}, status=refused.status,
-                                   **refused.headers)
-                return view(request, *args, **kwargs)
-
-        wrapped.__name__ = view.__name__
-        wrapped.__doc__ = view.__doc__
-        return wrapped
-
-    return decorate
-
-
 def _read_body(request: HttpRequest) -> tuple[dict | None, JsonResponse | None]:
     """The JSON object posted, or the error response that says what is wrong with it."""
     content_type = request.content_type or ""
     if content_type.lower() != "application/json":
-        return None, _errors({ALL: [_("Send the request body as JSON with the header "
-                                      "Content-Type: application/json.")]}, status=415)
+        return None, error_answer({ALL: [_("Send the request body as JSON with the header "
+                                           "Content-Type: application/json.")]}, status=415)
     try:
         body = json.loads(request.body.decode("utf-8"))
     except RequestDataTooBig:
-        return None, _errors({ALL: [_("The request body is too large.")]}, status=413)
+        return None, error_answer({ALL: [_("The request body is too large.")]}, status=413)
     except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting: not ours either
-        return None, _errors({ALL: [_("The request body is not valid JSON.")]})
+        return None, error_answer({ALL: [_("The request body is not valid JSON.")]})
     if not isinstance(body, dict):
-        return None, _errors({ALL: [_("The request body must be a JSON object with the keys "
-                                      "\"values\" and \"horizon\".")]})
+        return None, error_answer({ALL: [_("The request body must be a JSON object with the keys "
+                                           "\"values\" and \"horizon\".")]})
     return body, None
 
 
-@_api_view("POST")
+@api_view("POST")
 def predict_view(request: HttpRequest) -> JsonResponse:
     """Predict severe CRS for one patient-day's values (see the module docstring)."""
     body, problem = _read_body(request)
@@ -188,25 +134,25 @@ def predict_view(request: HttpRequest) -> JsonResponse:
         errors["horizon"] = [_("\"horizon\" must be 1 (tomorrow), 2 (the day after tomorrow), "
                                "3 (in three days) or \"all\".")]
     if errors:
-        return _errors(errors)
+        return error_answer(errors)
     over_limit = charge(request, predictions=1)  # one patient-day, whatever the horizons
     if over_limit is not None:
-        return _errors({ALL: [over_limit.message]}, status=429, **over_limit.headers)
+        return error_answer({ALL: [over_limit.message]}, status=429, **over_limit.headers)
     try:
         # US units (spec section 10) become the catalogue's before the limits and the model.
         entered = convert_entered(values, system=system, units=units, percent_input=False)
         results = predict(entered.values, horizons, percent_input=False, context=context)
     except InvalidInput as exc:
-        return _errors(annotate_errors(exc.errors, entered.conversions))
+        return error_answer(annotate_errors(exc.errors, entered.conversions))
     except ModelUnavailable as exc:
-        return _errors({ALL: [exc.message]}, status=503, Retry_After="300")
+        return error_answer({ALL: [exc.message]}, status=503, Retry_After="300")
     # Values as received ("45%" strings included); the log converts them as predict() did.
     record(results, channel="api")
     catalogue = live_catalogue(REGISTRY.snapshot().stamp)
     objects = [_prediction_json(result, catalogue, entered.conversions) for result in results]
     if body.get("horizon") == "all":
-        return _json({"predictions": objects})
-    return _json(objects[0])
+        return json_answer({"predictions": objects})
+    return json_answer(objects[0])
 
 
 
@@ -302,12 +248,12 @@ def _unit_json(unit) -> dict:
             "multiply": unit.multiply, "divide": 100.0 if unit.percent else unit.divide}
 
 
-@_api_view("GET", "HEAD")
+@api_view("GET", "HEAD")
 def catalogue_view(request: HttpRequest) -> JsonResponse:
     """Everything an integrator needs to build a request, in the request's language."""
     catalogue = live_catalogue(REGISTRY.snapshot().stamp)
     fraction_unit = _("fraction (0–1)")
-    return _json({
+    return json_answer({
         "language": translation.get_language(),
         "min_values": settings.PRCRS_MIN_VALUES,
         "max_imputed_fraction": settings.PRCRS_MAX_IMPUTED_FRACTION,

@@ -27,18 +27,19 @@ from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 
 from predictor.access.rate_limits import charge
-from predictor.api.batch import _horizon_error, _too_many, read_rows_body
-from predictor.api.predict import ALL, _api_view, _errors, _json
+from predictor.api.answers import ALL, api_view, error_answer, json_answer
+from predictor.api.rows_body import horizon_errors, read_rows_body, too_many_rows
 from predictor.catalogue import CRS_GRADE_RANGE, DAY_RANGE
 from predictor.cohorts.cohort_validation import UNDEFINED_REASONS, UNSCORED_REASONS
+from predictor.inputs.intake import sheet_course, whole_number
 from predictor.cohorts.course_scoring import DayRow, day_rows, score_rows, validate_rows
 from predictor.scoring.prediction import parse_horizons
-from predictor.web.course_views import BoundedMemoryUpload
+from predictor.sheets.memory_upload import BoundedMemoryUpload
 
 MAX_SEED = 2 ** 32 - 1
 
 
-@_api_view("POST")
+@api_view("POST")
 def validate_view(request: HttpRequest) -> JsonResponse:
     """Validate the active models on the posted cohort (see the module docstring)."""
     if (request.content_type or "").lower() == "multipart/form-data":
@@ -51,14 +52,14 @@ def validate_view(request: HttpRequest) -> JsonResponse:
     try:
         horizons = parse_horizons(options.get("horizon", "all"))
     except ValueError:
-        return _errors(_horizon_error())
+        return error_answer(horizon_errors())
     seed = _seed(options.get("seed", 0))
     if seed is None:
-        return _errors({"seed": [_("\"seed\" must be a whole number from 0 to %(max)d.") % {
-            "max": MAX_SEED}]})
+        return error_answer({"seed": [_("\"seed\" must be a whole number from 0 to %(max)d.") % {
+                 "max": MAX_SEED}]})
     over_limit = charge(request, predictions=len(rows))
     if over_limit is not None:
-        return _errors({ALL: [over_limit.message]}, status=429, **over_limit.headers)
+        return error_answer({ALL: [over_limit.message]}, status=429, **over_limit.headers)
     outcomes = score_rows(rows, horizons)
     report = validate_rows(rows, horizons, seed=seed, outcomes=outcomes)
     # Rows the models could not score are counted as "no_prediction" in the report; say which
@@ -66,7 +67,7 @@ def validate_view(request: HttpRequest) -> JsonResponse:
     row_errors = [{"index": i, "id": o.id, "status": o.status,
                    "errors": {k: [str(m) for m in v] for k, v in o.errors.items()}}
                   for i, o in enumerate(outcomes) if not o.ok]
-    return _json({**report.to_dict(), "row_errors": row_errors, "reasons": {
+    return json_answer({**report.to_dict(), "row_errors": row_errors, "reasons": {
         code: str(text) for code, text in {**UNSCORED_REASONS, **UNDEFINED_REASONS}.items()},
         "disclaimer": _("For research use only; not a substitute for clinical judgement.")})
 
@@ -79,14 +80,6 @@ def _seed(value) -> int | None:
     if isinstance(value, int) and 0 <= value <= MAX_SEED:
         return value
     return None
-
-
-def _whole(value, low: int, high: int) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if value != int(value) or not low <= value <= high:
-        return None
-    return int(value)
 
 
 def _rows_from_json(request: HttpRequest):
@@ -107,14 +100,14 @@ def _rows_from_json(request: HttpRequest):
         if not isinstance(patient, str) or not patient.strip():
             problems.append(_("\"patient\" is missing: every row needs the patient's "
                               "identifier (not a name)."))
-        day = _whole(raw.get("day"), *DAY_RANGE)
+        day = whole_number(raw.get("day"), *DAY_RANGE)
         if day is None:
             problems.append(_("\"day\" must be a whole number of days since the infusion, "
                               "from %(low)d to %(high)d.") % {"low": DAY_RANGE[0],
                                                               "high": DAY_RANGE[1]})
         grade = raw.get("crs_grade")
         if grade is not None:
-            grade = _whole(grade, *CRS_GRADE_RANGE)
+            grade = whole_number(grade, *CRS_GRADE_RANGE)
             if grade is None:
                 problems.append(_("\"crs_grade\" must be a whole number from %(low)d to "
                                   "%(high)d, or null.") % {"low": CRS_GRADE_RANGE[0],
@@ -139,27 +132,29 @@ def _rows_from_json(request: HttpRequest):
         rows.append(DayRow(values=values, day=day, crs_grade=grade, patient=patient.strip(),
                            id=row_id if isinstance(row_id, (str, int)) else index))
     if errors:
-        return None, None, _errors(errors)
+        return None, None, error_answer(errors)
     return rows, body, None
 
 
 def _rows_from_sheet(request: HttpRequest):
     from predictor.fhir.course import course_from_upload, is_bundle_upload
-    from predictor.sheets import SheetError, read_course, read_upload
+    from predictor.sheets import SheetError, read_upload
 
     upload = request.FILES.get("sheet")
     if upload is None:
-        return None, None, _errors({"sheet": [_("Send the sheet in the form field \"sheet\".")]})
+        return None, None, error_answer({"sheet": [
+            _("Send the sheet in the form field \"sheet\".")]})
     try:
         course = (course_from_upload(upload) if is_bundle_upload(upload)  # an EHR export
-                  else read_course(read_upload(upload, name=upload.name)))
+                  else sheet_course(read_upload(upload, name=upload.name)))
     except SheetError as error:
-        return None, None, _errors({"sheet": [str(p) for p in error.problems]})
+        return None, None, error_answer({"sheet": [str(p) for p in error.problems]})
     if not course.is_cohort:
-        return None, None, _errors({"sheet": [_("Validation needs a cohort: add a column "
-                                                "“patient” with an identifier per patient.")]})
+        return None, None, error_answer({"sheet": [_(
+            "Validation needs a cohort: add a column “patient” with an identifier per "
+            "patient.")]})
     if len(course.rows) > settings.PRCRS_BATCH_MAX_ROWS:
-        return None, None, _too_many(len(course.rows))
+        return None, None, too_many_rows(len(course.rows))
     options = {"horizon": request.POST.get("horizon", "all"),
                "seed": request.POST.get("seed", "0")}
     return day_rows(course), options, None

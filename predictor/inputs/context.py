@@ -70,6 +70,17 @@ def parse_integer(raw: object) -> int | None:
     return int(text.split(".", 1)[0])
 
 
+def whole_number(raw: object, low: int, high: int) -> int | None:
+    """A day or CRS grade from any source (a JSON number, form text, a sheet cell), or None
+    when it is not a whole number from ``low`` to ``high``. ``True`` is not 1, ``4.5`` is not
+    4, and a non-finite number is refused before it could reach an ``int()``."""
+    try:
+        number = parse_integer(raw)
+    except NotAnInteger:
+        return None
+    return number if number is not None and low <= number <= high else None
+
+
 def _is_blank(raw: object) -> bool:
     return raw is None or (isinstance(raw, str) and not raw.translate(_FULL_WIDTH).strip())
 

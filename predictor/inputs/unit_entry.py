@@ -14,13 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from django.utils import translation
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from predictor.catalogue import FACTORS_BY_KEY
 from predictor.inputs.units import SYSTEMS, Unit, accepted_units, default_unit, find_unit, si_unit
-from predictor.inputs.validation import NotANumber, parse_number
+from predictor.inputs.validation import NotANumber, factor_name, parse_number
 
 UNKNOWN_UNITS = _("\"units\" must be \"si\", \"us\", or a JSON object mapping factor keys to "
                   "units such as {\"glucose\": \"mg/dL\"}.")
@@ -76,7 +75,7 @@ class UnitsRefused(ValueError):
 def unit_not_accepted(key: str, written: object):
     """The message for a unit factor ``key`` does not take, listing the ones it does."""
     return _format(_("“%(unit)s” is not a unit for %(factor)s; use one of: %(units)s."),
-                   unit=str(written), factor=_factor_name(key),
+                   unit=str(written), factor=factor_name(key),
                    units=", ".join(u.symbol for u in accepted_units(key)))
 
 
@@ -176,12 +175,3 @@ _lazy_apply = lazy(_apply, str)
 def _format(template, /, **params):
     """``template % params``, worded when shown, in the language active then."""
     return _lazy_apply(template, params)
-
-
-
-def _name(key: str) -> str:
-    spec = FACTORS_BY_KEY[key]
-    return spec.name_zh if (translation.get_language() or "").startswith("zh") else spec.name_en
-
-
-_factor_name = lazy(_name, str)

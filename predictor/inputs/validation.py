@@ -12,9 +12,11 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+from django.utils import translation
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
-from predictor.catalogue import FACTORS, FactorSpec
+from predictor.catalogue import FACTORS, FACTORS_BY_KEY, FactorSpec
 
 # Full-width digits and punctuation as typed with a Chinese input method; the ideographic full
 # stop (what "." gives in a Chinese input mode) and the Arabic decimal separator are decimal points.
@@ -25,7 +27,11 @@ _GROUP_ONLY = " \u00a0\u2009\u202f'\u2019\u066c"
 # Plain ASCII digits with at most one "." (always the decimal point): unambiguous.
 _PLAIN = re.compile(r"^[+-]?\d{1,15}(\.\d{1,15})?$")
 _NUMBER = re.compile(r"^[+-]?(\d+([.]\d*)?|[.]\d+)([eE][+-]?\d+)?$")
-_SIGN = re.compile(r"^(?P<sign>[+-]?)(?P<mantissa>.*?)(?P<exponent>[eE][+-]?\d+)?$")
+# DOTALL and fullmatch: the pattern matches any text, so it never returns None (text holding a
+# line break once failed to match and was subscripted).
+_SIGN = re.compile(r"(?P<sign>[+-]?)(?P<mantissa>.*?)(?P<exponent>[eE][+-]?\d+)?", re.DOTALL)
+# Control characters (line breaks included) inside a value: a paste gone wrong, never a number.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # "1,234": a comma followed by exactly three digits after a well-formed first group reads either
 # as a decimal comma (1.234) or as a thousands separator (1234).
 _COMMA_THREE = re.compile(r"^[1-9]\d{0,2},\d{3}$")
@@ -151,11 +157,13 @@ def parse_number(raw: object) -> tuple[float, bool] | None:
     text = _ascii_digits(raw.translate(_FULL_WIDTH)).strip()
     if not text:
         return None
+    if _CONTROL.search(text):
+        raise NotANumber(raw)
     percent = text.endswith("%")
     if percent:
         text = text[:-1].strip()
     suffix = "%" if percent else ""
-    parts = _SIGN.match(text)
+    parts = _SIGN.fullmatch(text)
     sign, mantissa, exponent = parts["sign"], parts["mantissa"], parts["exponent"] or ""
     if _COMMA_THREE.match(mantissa):
         raise AmbiguousNumber(raw, thousands=sign + mantissa.replace(",", "") + exponent + suffix,
@@ -213,6 +221,8 @@ def check_value(key: str, raw: object, limits: FactorLimits, *, percent_input: b
     number, had_percent = parsed
     if limits.is_fraction:
         return _check_fraction(number, had_percent, limits, percent_input=percent_input)
+    if had_percent:  # "5%" for glucose: never read as 5 mmol/L
+        return None, not_a_percentage(key), None
     if not limits.hard_min <= number <= limits.hard_max:
         return None, _out_of_range(number, limits.hard_min, limits.hard_max, limits.unit), None
     return number, None, _flag(number, limits, limits.unit)
@@ -230,6 +240,26 @@ def _check_fraction(number: float, had_percent: bool, limits: FactorLimits, *,
         return None, _out_of_range(value * 100, limits.hard_min * 100, limits.hard_max * 100,
                                    "%"), None
     return value, None, _flag(value, limits, "%", scale=100)
+
+
+_NOT_A_PERCENTAGE = _("%(factor)s is not a percentage; remove the percent sign or the "
+                      "percentage format.")
+
+
+def _name(key: str) -> str:
+    spec = FACTORS_BY_KEY.get(key)
+    if spec is None:
+        return key
+    return spec.name_zh if (translation.get_language() or "").startswith("zh") else spec.name_en
+
+
+factor_name = lazy(_name, str)  # a factor's name in the language active when it is shown
+
+
+def not_a_percentage(key: str) -> Message:
+    """The refusal of a percent sign (or a percentage format) on a factor that is no
+    percentage, the same on the form, the APIs and sheets."""
+    return Message(_NOT_A_PERCENTAGE, {"factor": factor_name(key)})
 
 
 _OUT_OF_RANGE = _("%(value)s %(unit)s is outside the accepted range %(low)s–%(high)s %(unit)s. "

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from django.utils.translation import gettext_lazy as _
 
 from predictor.sheets.errors import SheetError, lazy_format
-from predictor.sheets.limits import MAX_COLUMNS, MAX_ROW_NUMBER
+from predictor.sheets.budget import ReadBudget, unlimited
+from predictor.sheets.limits import MAX_COLUMNS, last_row_number
 from predictor.sheets.sheet import Sheet, SheetRow, is_blank
 
 _TOO_MANY_ROWS = _("The sheet has more than %(max)s rows; split it into smaller sheets.")
@@ -27,15 +28,19 @@ def _trim(cells: Iterable) -> tuple:
 
 
 def assemble_sheet(rows: Iterable[tuple[int, Iterable]], *, source: str,
-                   max_rows: int) -> Sheet:
+                   max_rows: int, budget: ReadBudget | None = None) -> Sheet:
     """Build a Sheet from ``(row number, cells)`` pairs. The first non-blank row is the
     header row; blank rows are skipped. Raises SheetError when there are more than
     ``max_rows`` data rows or more than MAX_COLUMNS columns (stops reading at once), or when
-    the sheet has no header or no data row."""
+    the sheet has no header or no data row, a row number beyond ``last_row_number`` (blank
+    rows are skipped but still cost time), or when ``budget`` runs out."""
+    budget = budget or unlimited()
+    last_row = last_row_number(max_rows)
     sheet: Sheet | None = None
     for number, raw in rows:
-        if number > MAX_ROW_NUMBER:
-            raise SheetError.of(lazy_format(_TOO_MANY_ROWS, max=max_rows))
+        budget.check()
+        if number > last_row:
+            raise SheetError.of(lazy_format(_TOO_MANY_ROWS, max=max_rows), row=number)
         cells = _trim(raw)
         if not cells:
             continue

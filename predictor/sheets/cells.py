@@ -14,7 +14,9 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from predictor.catalogue import CRS_GRADE_RANGE, DAY_RANGE, FACTORS_BY_KEY
-from predictor.inputs.validation import FactorLimits, NotANumber, check_value, parse_number
+from predictor.inputs.context import whole_number
+from predictor.inputs.validation import (FactorLimits, NotANumber, check_value,
+                                         not_a_percentage, parse_number)
 from predictor.sheets.errors import lazy_format
 from predictor.sheets.headers import Column
 from predictor.sheets.sheet import Percent, is_blank
@@ -22,8 +24,6 @@ from predictor.sheets.sheet import Percent, is_blank
 _NOT_A_NUMBER = _("“%(text)s” is not a number; enter a number such as 12.5 or leave the cell "
                   "empty.")
 _DATE = _("This cell holds a date or time, not a number.")
-_PERCENT_NOT_ALLOWED = _("%(factor)s is not a percentage; remove the percent sign or the "
-                         "percentage format.")
 _DAY = _("The day must be a whole number of days since the CAR-T infusion, from %(low)s to "
          "%(high)s (infusion day = 0).")
 _GRADE = _("The CRS grade must be a whole number from %(low)s to %(high)s (ASTCT).")
@@ -77,7 +77,7 @@ def read_factor_cell(value, column: Column, *, limits: FactorLimits):
     spec = FACTORS_BY_KEY[column.key]
     if isinstance(value, Percent):
         if not spec.is_fraction:
-            return None, lazy_format(_PERCENT_NOT_ALLOWED, factor=spec.name_en), None
+            return None, not_a_percentage(column.key), None
         return _checked(column.key, value.fraction, limits, percent_input=False)
     try:
         number, had_percent = _number(value)
@@ -91,20 +91,15 @@ def read_factor_cell(value, column: Column, *, limits: FactorLimits):
         as_percent = had_percent or column.unit_written
         return _checked(column.key, number, limits, percent_input=as_percent)
     if had_percent:
-        return None, lazy_format(_PERCENT_NOT_ALLOWED, factor=spec.name_en), None
+        return None, not_a_percentage(column.key), None
     return _checked(column.key, column.unit.to_si(number), limits, percent_input=False)
 
 
 def _whole_number(value, low: int, high: int) -> int | None:
-    if isinstance(value, Percent) or isinstance(value, (dt.date, dt.time, dt.timedelta)):
+    # A percentage, a date or a time is never a day or a grade, whatever number it holds.
+    if isinstance(value, (Percent, dt.date, dt.time, dt.timedelta)):
         return None
-    try:
-        number, had_percent = _number(value)
-    except (NotANumber, TypeError):
-        return None
-    if had_percent or number != int(number) or not low <= number <= high:
-        return None
-    return int(number)
+    return whole_number(value, low, high)
 
 
 def read_day(value):

@@ -17,6 +17,7 @@ import re
 from django.utils.translation import gettext_lazy as _
 
 from predictor.sheets.assemble import assemble_sheet
+from predictor.sheets.budget import ReadBudget
 from predictor.sheets.errors import SheetError
 from predictor.sheets.sheet import Sheet
 
@@ -58,7 +59,8 @@ def sniff_delimiter(text: str) -> str:
     return ";" if first.count(";") > first.count(",") else ","
 
 
-def read_delimited(text: str, *, source: str, max_rows: int) -> Sheet:
+def read_delimited(text: str, *, source: str, max_rows: int,
+                   budget: ReadBudget | None = None) -> Sheet:
     """A Sheet from delimited text (delimiter sniffed from the header line)."""
     if _CONTROL.search(text, 0, 4096):
         raise SheetError.of(_NOT_TEXT)
@@ -75,4 +77,4 @@ def read_delimited(text: str, *, source: str, max_rows: int) -> Sheet:
         except csv.Error:
             raise SheetError.of(_BROKEN, row=number + 1) from None
 
-    return assemble_sheet(numbered(), source=source, max_rows=max_rows)
+    return assemble_sheet(numbered(), source=source, max_rows=max_rows, budget=budget)

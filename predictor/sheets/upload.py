@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
+from predictor.sheets.budget import ReadBudget
 from predictor.sheets.errors import SheetError, lazy_format
 from predictor.sheets.limits import sheet_limits
 from predictor.sheets.sheet import Sheet
@@ -56,19 +57,20 @@ def read_upload(file, *, name: str = "", max_rows: int | None = None,
     limits = sheet_limits()
     max_rows = limits.max_rows if max_rows is None else max_rows
     max_bytes = limits.max_bytes if max_bytes is None else max_bytes
+    budget = ReadBudget(limits.read_seconds)
     data = _read_bounded(file, max_bytes)
     if not data:
         raise SheetError.of(_NOTHING)
     lower = (name or "").lower()
     if data.startswith(_ZIP):
-        return read_xlsx(data, max_rows=max_rows)
+        return read_xlsx(data, max_rows=max_rows, budget=budget)
     if data.startswith(_OLE2):
         raise SheetError.of(_ENCRYPTED if _ENCRYPTED_PACKAGE in data else _OLD_XLS)
     if lower.endswith((".xlsx", ".xlsm")):
         raise SheetError.of(_NOT_XLSX)
     if data.startswith(_BINARY):
         raise SheetError.of(_NOT_SPREADSHEET)
-    return read_delimited(decode_text(data), source="csv", max_rows=max_rows)
+    return read_delimited(decode_text(data), source="csv", max_rows=max_rows, budget=budget)
 
 
 def read_pasted(text: str, *, max_rows: int | None = None,
@@ -79,4 +81,5 @@ def read_pasted(text: str, *, max_rows: int | None = None,
     max_bytes = limits.max_bytes if max_bytes is None else max_bytes
     if len(text) > max_bytes:
         raise SheetError.of(lazy_format(_TEXT_TOO_LARGE, max=_megabytes(max_bytes)))
-    return read_delimited(text.lstrip("\ufeff"), source="paste", max_rows=max_rows)
+    return read_delimited(text.lstrip("\ufeff"), source="paste", max_rows=max_rows,
+                          budget=ReadBudget(limits.read_seconds))

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.http import HttpRequest, HttpResponse, Http404
 from django.shortcuts import render
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -48,6 +48,7 @@ from predictor.cohorts.course_scoring import (
     validate_rows,
 )
 from predictor.fhir.course import course_from_upload, is_bundle_upload
+from predictor.inputs.intake import sheet_course
 from predictor.live_catalogue import live_catalogue
 from predictor.scoring import prediction_log
 from predictor.scoring.registry import REGISTRY
@@ -55,7 +56,6 @@ from predictor.sheets import (
     Course,
     Problem,
     SheetError,
-    read_course,
     read_pasted,
     read_upload,
     results_to_csv,
@@ -63,7 +63,7 @@ from predictor.sheets import (
     template_csv,
     template_xlsx,
 )
-from predictor.sheets.limits import sheet_limits
+from predictor.sheets.memory_upload import BoundedMemoryUpload
 from predictor.web.forms import HORIZON_TITLES
 from predictor.scoring.shown_percent import sheet_percent
 from predictor.web.views import SWITCH_LANGUAGE, Estimate, estimate
@@ -76,6 +76,10 @@ ACTIONS = ("score", "course", "cohort", "patient", "validate", "download")
 LAB_CHART_KEYS = ("il6", "crp", "ferritin", "il10", "ifn_gamma", "d_dimer", "ldh")
 DEFAULT_SEED = 0
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+_TOO_LARGE_TO_READ = gettext_lazy("The sheet is too large to send back from the page. Split it "
+                                  "into smaller sheets, or use the batch API.")
 
 
 class _PageError(Exception):
@@ -103,24 +107,17 @@ def course_template(request: HttpRequest, fmt: str) -> HttpResponse:
     raise Http404
 
 
-class BoundedMemoryUpload(MemoryFileUploadHandler):
-    """Keeps an uploaded sheet in memory, never in a temporary file (patient rows are not
-    written to disk), and keeps at most the sheet size limit + 1 byte of it: the rest of the
-    stream is read and dropped, and ``read_upload`` refuses the file by its full size."""
-
-    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
-        self.activated = True  # whatever the request's length
-
-    def receive_data_chunk(self, raw_data, start):
-        room = sheet_limits().max_bytes + 1 - start
-        if room > 0:
-            self.file.write(raw_data[:room])
-
-
 @csrf_exempt  # CSRF is checked below, once the upload handlers are set (Django's own advice)
 @require_http_methods(["GET", "HEAD", "POST"])
 def course_page(request: HttpRequest) -> HttpResponse:
     request.upload_handlers = [BoundedMemoryUpload(request)]
+    if request.method == "POST" and not _post_ok(request):
+        # The CSRF check would read the form and fail on it with a generic page; this page
+        # says what went wrong and keeps its forms (nothing is done, so no token is needed).
+        context = _page_context() | {"problems": [str(_TOO_LARGE_TO_READ)]}
+        response = render(request, "predictor/course.html", context, status=413)
+        add_never_cache_headers(response)
+        return response
     return _course_page(request)
 
 
@@ -133,7 +130,8 @@ def _course_page(request: HttpRequest) -> HttpResponse:
             response = _post(request, context)
         except _PageError as error:
             context["problems"] = [str(p) for p in error.problems]
-            context["pasted"] = request.POST.get("text", "")[:200_000] if _post_ok(request) else ""
+            # The paste comes back whole (it is at most the sheet limit), so nothing typed is lost.
+            context["pasted"] = request.POST.get("text", "") if _post_ok(request) else ""
             status = error.status
             response = None
         if response is not None and not isinstance(response, dict):
@@ -169,8 +167,7 @@ class Submission:
 def _post(request: HttpRequest, context: dict):
     """Read the POST, charge its predictions, then run the one action it resolves to."""
     if not _post_ok(request):
-        raise _PageError([_("The sheet is too large to send back from the page. Split it into "
-                            "smaller sheets, or use the batch API.")], status=413)
+        raise _PageError([str(_TOO_LARGE_TO_READ)], status=413)
     requested = _action(request.POST)
     fresh = requested == "score" and SWITCH_LANGUAGE not in request.POST
     patient = request.POST.get("open_patient") or request.POST.get("patient", "")
@@ -305,7 +302,7 @@ def _submitted_course(request: HttpRequest) -> Course:
             raise _PageError([_("Paste the rows of a sheet, or choose an .xlsx or .csv file.")])
         if not sheet.rows:
             raise _PageError([_("The sheet has a header row but no data rows.")])
-        return read_course(sheet, system=system)
+        return sheet_course(sheet, system=system)  # the live limits, as the form's
     except SheetError as error:
         raise _PageError(error.problems) from None
 

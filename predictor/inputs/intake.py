@@ -1,0 +1,56 @@
+"""One intake for every way in: the form, the JSON API, the batch and validation APIs, the course
+page's sheets (and later FHIR Observations) turn what came in into the same checked values here.
+
+- one number parser (``parse_number``: decimal commas, full-width digits, ``%``; control
+  characters and line breaks refused), one whole-number reader for the day and the CRS grade
+  (``whole_number``: NaN, infinities and ``1e400`` refused before any ``int()``);
+- one set of limits: the live ones an admin may have edited (``live_limits``), for sheets as
+  for the form and the APIs;
+- one set of per-value messages (``predictor.inputs.validation``), a ``%`` refused on a factor
+  that is no percentage everywhere;
+- one per-row failure: a sheet read for a batch keeps each row's problems on that row
+  (``row_errors``), as a JSON row's errors stay on it.
+
+Views and APIs adapt the request to these functions and their results to the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from predictor.inputs.context import ALL, whole_number
+from predictor.inputs.validation import FactorLimits, NotANumber, parse_number
+from predictor.sheets import Course, Sheet, read_course
+from predictor.sheets.headers import FACTOR
+
+__all__ = ["ALL", "NotANumber", "live_limits", "parse_number", "row_errors", "sheet_course",
+           "whole_number"]
+
+
+def live_limits() -> Mapping[str, FactorLimits]:
+    """The plausibility limits and typical ranges in force now (the admin's edits included)."""
+    # Imported here: the live catalogue reads the database, the parsers above do not.
+    from predictor.live_catalogue import live_catalogue
+    from predictor.scoring.registry import REGISTRY
+
+    return live_catalogue(REGISTRY.snapshot().stamp).limits
+
+
+def sheet_course(sheet: Sheet, *, system: str = "si", require_day: bool = True,
+                 strict: bool = True) -> Course:
+    """A sheet read as a course or cohort against the live limits (``read_course``: header
+    problems always raise; ``strict=False`` keeps each row's problems on that row)."""
+    return read_course(sheet, system=system, limits=live_limits(), require_day=require_day,
+                       strict=strict)
+
+
+def row_errors(course: Course, row) -> dict[str, list]:
+    """A sheet row's problems keyed as a JSON row's errors are: the factor key for a value,
+    ``day``/``crs_grade``/``patient`` for those, ``__all__`` for the row as a whole."""
+    keys = {column.label: (column.key if column.kind == FACTOR else column.kind)
+            for column in course.columns}
+    errors: dict[str, list] = {}
+    for problem in row.problems:
+        key = keys.get(problem.column, ALL) if problem.column else ALL
+        errors.setdefault(key, []).append(problem.message)
+    return errors
