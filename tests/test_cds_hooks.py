@@ -6,10 +6,12 @@ and a FHIR bundle with a wrong unit. Keys are real RSA keys; tokens are signed w
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 
@@ -25,6 +27,7 @@ from tests.http_session import HttpSession
 
 SERVER_DIR = ROOT / "tests" / "fhir_server"
 ISSUER = "https://ehr.example.org"
+PUBLISHER = "https://ehr-with-jwks-url.example.org"
 TOKEN = "ehr-access-token-" + uuid.uuid4().hex
 VALUES = {k: float(v) for k, v in CYTOKINES.items()}
 SERVICE = "/cds-services/prcrs-severe-crs"
@@ -50,7 +53,8 @@ def keys(tmp_path_factory):
     jwk.update({"kid": "ehr-1", "alg": "RS384", "use": "sig"})
     path = tmp_path_factory.mktemp("jwks") / "jwks.json"
     path.write_text(json.dumps({"keys": [jwk]}))
-    return {"private": private, "other": other, "jwks": path}
+    published = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return {"private": private, "other": other, "published": published, "jwks": path}
 
 
 @pytest.fixture(scope="module")
@@ -77,25 +81,50 @@ def fhir_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, keys):
+def published_keys(keys):
+    """The second issuer publishes its key at a JWKS URL (a real HTTP server on loopback)."""
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(keys["published"].public_key()))
+    jwk.update({"kid": "pub-1", "alg": "RS384"})
+    body = json.dumps({"keys": [jwk]}).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            self.send_response(200 if self.path == "/jwks.json" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body if self.path == "/jwks.json" else b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, keys, published_keys):
     work = tmp_path_factory.mktemp("cds")
     write_tiny_models(work / "bundle")
     server = LoopbackSite(work, work / "bundle", workers=2, threads=2)
-    server.env.update({"PRCRS_CDS_ISSUERS": f"{ISSUER},https://other.example.org",
+    server.env.update({"PRCRS_CDS_ISSUERS": f"{ISSUER},https://other.example.org,{PUBLISHER}",
                        "PRCRS_CDS_JWKS_FILE": str(keys["jwks"]),
+                       "PRCRS_CDS_JWKS_URLS": f"{PUBLISHER}={published_keys}",
                        "PRCRS_PUBLIC_URL": f"http://127.0.0.1:{server.port}"})
     with server:
         yield server
 
 
-def token(site, keys, **changes) -> str:
+def token(site, keys, kid="ehr-1", **changes) -> str:
     now = int(time.time())
     claims = {"iss": ISSUER, "aud": f"http://127.0.0.1:{site.port}{SERVICE}", "iat": now,
               "exp": now + 300, "jti": uuid.uuid4().hex, "sub": "ehr-client"}
     key = changes.pop("key", keys["private"])
     claims.update(changes)
     claims = {k: v for k, v in claims.items() if v is not None}
-    return jwt.encode(claims, key, algorithm="RS384", headers={"kid": "ehr-1"})
+    return jwt.encode(claims, key, algorithm="RS384", headers={"kid": kid})
 
 
 def hook_body(prefetch: dict | None = None, fhir_server: str | None = None) -> dict:
@@ -224,3 +253,12 @@ def test_a_hook_with_a_wrong_unit_explains_it_in_a_card(site, keys):
     assert reply.status == 200
     card = reply.json()["cards"][0]
     assert "mol/L" in card["detail"] and card["summary"].endswith("not computed")
+
+
+def test_an_issuer_publishing_its_keys_at_a_jwks_url_is_checked_against_them(site, keys):
+    now = dt.datetime.now(dt.timezone.utc)
+    body = hook_body({"observations": day_bundle(VALUES, at=now, patient="Patient/p7")})
+    good = token(site, keys, kid="pub-1", iss=PUBLISHER, key=keys["published"])
+    assert call(site, body, good).status == 200
+    forged = token(site, keys, kid="pub-1", iss=PUBLISHER, key=keys["other"])
+    assert call(site, body, forged).status == 401

@@ -237,3 +237,19 @@ def test_the_codes_page_lists_every_factor_in_both_languages(client, db):
         assert page.status_code == 200
         html = page.content.decode()
         assert "26881-3" in html and name in html
+
+
+def test_predict_is_rate_limited_like_the_api_with_an_operation_outcome(client,
+                                                                       tiny_context_models,
+                                                                       settings):
+    from predictor.access.rate_limits import LIMITER
+
+    LIMITER.reset()
+    settings.PRCRS_RATE_LIMITS = True
+    settings.PRCRS_RATE_LIMIT_PREDICTIONS = 1
+    try:
+        risk(post(client, day_bundle(VALUES)))
+        outcome = refusal(post(client, day_bundle(VALUES)), 429)
+        assert outcome.issue[0].code == "throttled"
+    finally:
+        LIMITER.reset()

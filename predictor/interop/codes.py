@@ -201,6 +201,9 @@ CHECKED: dict[str, str] = {
     "1742-6": _CMP, "2345-7": _CMP,
     "2160-0": _BMP, "17861-6": _BMP,
     "5902-2": "https://ltd.aruplab.com/Tests/Pub/0030215 (ARUP prothrombin time, LOINC 5902-2)",
+    "14804-9": "https://mml.testcatalog.org/show/LD (Mayo Clinic Laboratories LDH, result LOINC "
+               "14804-9)",
+    "3255-7": "https://bjhlab.testcatalog.org/show/4383 (Fibrinogen, Plasma, LOINC 3255-7)",
 }
 
 
