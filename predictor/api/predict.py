@@ -25,6 +25,8 @@ in the language of ``?lang=en|zh-hans`` or else ``Accept-Language`` (Chinese by 
   model of CRS grade and day alone), ``labs_change`` (probability minus the reference's) and
   ``labs_add_information``; without a context ``context_gain`` (patient-level CV AUROC and
   Brier of the labs-only and the labs+context file) and a one-line ``context_note``; and
+  ``contributions``: what each entered value (and CRS grade and day) did to ``probability``, in
+  percentage points, largest first (``predictor.explanations``); and
   ``converted``: for each value given in a unit other than the catalogue's, ``{"entered": 126,
   "unit": "mg/dL", "si": 6.9937..., "si_unit": "mmol/L"}`` (``si`` is what the model used).
   400 ``{"errors": {"<key, context, crs_grade, day, units or __all__>": [...]}}``;
@@ -57,6 +59,7 @@ from predictor.catalogue import (
     HORIZONS,
     combination_factor_keys,
 )
+from predictor.explanations.wording import as_json as contributions_json
 from predictor.inputs.context import unknown_context_keys
 from predictor.inputs.unit_entry import (
     Conversion,
@@ -228,6 +231,7 @@ def _prediction_json(result: HorizonPrediction, catalogue: LiveCatalogue,
         "warnings": [_("%(factor)s: %(message)s") % {"factor": name(key), "message": message}
                      for key, message in annotate_flags(result.flags, conversions).items()],
         "converted": {key: c.as_json() for key, c in conversions.items()},
+        "contributions": contributions_json(result.contributions, catalogue.by_key),
         "disclaimer": _("For research use only; not a substitute for clinical judgement."),
     }
 

@@ -21,6 +21,7 @@ from predictor.catalogue import (
     HORIZONS,
     REFERENCE_COMBINATION,
 )
+from predictor.explanations.contributions import explain as explain_inputs
 from predictor.inputs.context import check_context, context_given
 from predictor.inputs.validation import NotANumber, check_values, parse_number
 from predictor.live_catalogue import LiveCatalogue, live_catalogue
@@ -79,6 +80,8 @@ class HorizonPrediction:
     context_gain: ContextGain | None = None
     unused: tuple[str, ...] = ()  # factor keys the serving file accepts but does not use
     context_model_missing: bool = False  # context given, but no labs+context file installed
+    # What each entered value did to ``probability`` (predictor.explanations), largest first.
+    contributions: tuple = ()
 
     @property
     def labs_change(self) -> float | None:
@@ -227,8 +230,8 @@ def _unused(model: ServingModel) -> tuple[str, ...]:
 
 
 def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
-            percent_input: bool, context: Mapping[str, object] | None = None
-            ) -> list[HorizonPrediction]:
+            percent_input: bool, context: Mapping[str, object] | None = None,
+            explain: bool = True) -> list[HorizonPrediction]:
     """One prediction per horizon (spec sections 2, 5 and 8).
 
     ``context``: {"crs_grade": ..., "day": ...} as typed or posted, or None/empty. With it, the
@@ -236,6 +239,7 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
     with it and no lab value at all, the no-lab reference alone answers (combination "0"); the
     at-least-five rule applies to lab values only when some are entered. Without it, the
     labs-only file answers and ``context_gain`` says what the context would add.
+    ``explain``: fill in ``contributions`` (one more batched forward per horizon).
     """
     snapshot = REGISTRY.snapshot()
     catalogue = live_catalogue(snapshot.stamp)
@@ -253,7 +257,7 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
     results = []
     for horizon in horizons:
         if ctx is not None and reference_only:
-            results.append(_reference_alone(snapshot, horizon, ctx))
+            results.append(_reference_alone(snapshot, horizon, ctx, explain))
             continue
         wanted = CONTEXT_BOTH if ctx is not None else CONTEXT_NONE
         selection: Selection | None = choose_combination(
@@ -265,7 +269,8 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
                  else None) or snapshot.get(horizon, selection.combination)
         if model is None:
             raise ModelUnavailable(horizon, selection.combination)
-        raw = _run(model, model.input_vector(selection.vector, ctx), horizon)
+        vector = model.input_vector(selection.vector, ctx)
+        raw = _run(model, vector, horizon)
         found = model.calibration.lookup(raw)
         results.append(HorizonPrediction(
             horizon=horizon, combination=selection.combination,
@@ -281,11 +286,15 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
             context_gain=context_gain(snapshot, horizon, selection.combination)
             if ctx is None else None,
             unused=_unused(model),
-            context_model_missing=ctx is not None and not model.context))
+            context_model_missing=ctx is not None and not model.context,
+            contributions=explain_inputs(model, vector, skip=(*selection.imputed,
+                                                              *_unused(model)))
+            if explain else ()))
     return results
 
 
-def _reference_alone(snapshot: Snapshot, horizon: int, ctx: dict[str, int]) -> HorizonPrediction:
+def _reference_alone(snapshot: Snapshot, horizon: int, ctx: dict[str, int],
+                     explain: bool = False) -> HorizonPrediction:
     reference = _reference(snapshot, horizon, ctx)
     if reference is None:
         raise ModelUnavailable(horizon, REFERENCE_COMBINATION)
@@ -293,4 +302,10 @@ def _reference_alone(snapshot: Snapshot, horizon: int, ctx: dict[str, int]) -> H
         horizon=horizon, combination=REFERENCE_COMBINATION, probability=reference.probability,
         raw_probability=reference.raw_probability, reference_n=reference.reference_n,
         reference_severe=reference.reference_severe, model_version=reference.model_version,
-        ignored=(), imputed={}, context=ctx, interval=reference.interval)
+        ignored=(), imputed={}, context=ctx, interval=reference.interval,
+        contributions=_reference_contributions(snapshot, horizon, ctx) if explain else ())
+
+
+def _reference_contributions(snapshot: Snapshot, horizon: int, ctx: dict[str, int]) -> tuple:
+    model = snapshot.get(horizon, REFERENCE_COMBINATION, CONTEXT_BOTH)
+    return explain_inputs(model, model.input_vector((), ctx)) if model is not None else ()

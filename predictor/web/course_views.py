@@ -64,6 +64,7 @@ from predictor.sheets import (
 )
 from predictor.sheets.limits import sheet_limits
 from predictor.web.forms import HORIZON_TITLES
+from predictor.web.course_contributions import course_contributions
 from predictor.web.views import SWITCH_LANGUAGE, Estimate, estimate
 
 CARRY_FORM_ID = "course-carry"
@@ -289,6 +290,7 @@ class CellView:
     combination: str
     model_version: str
     reference: Estimate | None
+    contributions: str = ""  # the largest contributions, in points (predictor.explanations)
 
 
 @dataclass
@@ -325,6 +327,7 @@ def _row_errors(names: dict[str, str], row, outcome) -> list[str]:
 
 def _course_view(names: dict[str, str], rows, outcomes) -> dict:
     days: list[DayView] = []
+    drivers = course_contributions(outcomes)
     for row, outcome in zip(rows, outcomes):
         view = DayView(row=row.row, day=row.day, crs_grade=row.crs_grade)
         if not outcome.ok:
@@ -343,7 +346,7 @@ def _course_view(names: dict[str, str], rows, outcomes) -> dict:
                     estimate=estimate(p.probability, p.interval), combination=p.combination,
                     model_version=p.model_version,
                     reference=estimate(ref.probability, ref.interval) if ref is not None
-                    else None))
+                    else None, contributions=drivers.get(id(p), "")))
                 imputed |= set(p.imputed)
                 ignored |= set(p.ignored)
                 unused |= set(p.unused)

@@ -32,6 +32,7 @@ from predictor.scoring.prediction import (
 )
 from predictor.scoring.registry import REGISTRY
 from predictor.web.forms import HORIZON_TITLES, PredictionForm, show_number
+from predictor.web.result_explained import Explained, explained
 
 FORM_ID = "prediction-form"
 # The name of the language-switch buttons: a POST carrying it re-renders what was typed in the
@@ -122,6 +123,7 @@ class ResultView:
     labs_add_information: bool = True
     no_lab_reference: ReferenceView | None = None
     gain: GainView | None = None
+    explained: Explained | None = None  # why this number (predictor.web.result_explained)
 
     @property
     def labs_points(self) -> int | None:
@@ -240,6 +242,7 @@ def _result_view(result: HorizonPrediction, catalogue: LiveCatalogue) -> ResultV
         labs_add_information=result.labs_add_information,
         no_lab_reference=_reference_view(result) if has_context else None,
         gain=None if has_context else _gain_view(result.context_gain),
+        explained=explained(result, catalogue.by_key),
         ignored=tuple(NamedValue(_label(catalogue, key))
                       for key in _in_catalogue_order(catalogue, result.ignored)),
         imputed=tuple(NamedValue(_label(catalogue, key),
