@@ -26,7 +26,9 @@ in the language of ``?lang=en|zh-hans`` or else ``Accept-Language`` (Chinese by 
   ``labs_add_information``; without a context ``context_gain`` (patient-level CV AUROC and
   Brier of the labs-only and the labs+context file) and a one-line ``context_note``; and
   ``contributions``: what each entered value (and CRS grade and day) did to ``probability``, in
-  percentage points, largest first (``predictor.explanations``); and
+  percentage points, largest first (``predictor.explanations``); ``bedside_scores``: the
+  published scores the entered values allow (m-EASIX, EASIX: value, log2, inputs, formula,
+  source, population, time point; published scores, not this site's model); and
   ``converted``: for each value given in a unit other than the catalogue's, ``{"entered": 126,
   "unit": "mg/dL", "si": 6.9937..., "si_unit": "mmol/L"}`` (``si`` is what the model used).
   400 ``{"errors": {"<key, context, crs_grade, day, units or __all__>": [...]}}``;
@@ -51,6 +53,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from predictor.access.api_keys import check_api_key
 from predictor.access.rate_limits import charge
+from predictor.bedside_scores.wording import as_json as bedside_scores_json
 from predictor.catalogue import (
     COMBINATIONS,
     CONTEXT_KEYS,
@@ -232,6 +235,7 @@ def _prediction_json(result: HorizonPrediction, catalogue: LiveCatalogue,
                      for key, message in annotate_flags(result.flags, conversions).items()],
         "converted": {key: c.as_json() for key, c in conversions.items()},
         "contributions": contributions_json(result.contributions, catalogue.by_key),
+        "bedside_scores": bedside_scores_json(result.bedside_scores),
         "disclaimer": _("For research use only; not a substitute for clinical judgement."),
     }
 

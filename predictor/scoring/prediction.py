@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from predictor.bedside_scores.scores import bedside_scores
 from predictor.catalogue import (
     COMBINATION_CODES,
     CONTEXT_BOTH,
@@ -82,6 +83,8 @@ class HorizonPrediction:
     context_model_missing: bool = False  # context given, but no labs+context file installed
     # What each entered value did to ``probability`` (predictor.explanations), largest first.
     contributions: tuple = ()
+    # Published scores the entered values allow (predictor.bedside_scores), not this site's.
+    bedside_scores: tuple = ()
 
     @property
     def labs_change(self) -> float | None:
@@ -254,6 +257,7 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
             errors.setdefault(key, []).extend(messages)
         raise InvalidInput(errors)
     ctx = checked_context.values
+    scores = bedside_scores(checked.values)  # whatever the panels: only its three values count
     results = []
     for horizon in horizons:
         if ctx is not None and reference_only:
@@ -289,7 +293,7 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
             context_model_missing=ctx is not None and not model.context,
             contributions=explain_inputs(model, vector, skip=(*selection.imputed,
                                                               *_unused(model)))
-            if explain else ()))
+            if explain else (), bedside_scores=scores))
     return results
 
 

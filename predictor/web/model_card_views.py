@@ -31,6 +31,7 @@ from predictor.models import ModelVersion
 from predictor.scoring.calibration import CalibrationTable, WindowSettings
 from predictor.scoring.intervals import wilson_interval
 from predictor.scoring.prediction import horizon_name
+from predictor.web.card_bedside import bedside_comparison
 
 # Metric keys in the order a clinician reads them, with their display names.
 METRIC_LABELS = {
@@ -216,6 +217,7 @@ def model_card_context(mv: ModelVersion) -> dict:
         "baseline_n": len(baseline), "baseline_severe": sum(int(y) for _, y in baseline),
         "chart": calibration_chart(table) if table else None,
         "calibration_rows": calibration_rows(table) if table else [],
+        "bedside_comparison": bedside_comparison(mv.horizon, metrics),
     }
 
 

@@ -31,6 +31,7 @@ from predictor.scoring.prediction import (
     predict,
 )
 from predictor.scoring.registry import REGISTRY
+from predictor.web.bedside_scores_view import score_views
 from predictor.web.forms import HORIZON_TITLES, PredictionForm, show_number
 from predictor.web.result_explained import Explained, explained
 
@@ -213,6 +214,8 @@ def _result_context(results: Sequence[HorizonPrediction], catalogue: LiveCatalog
         # The SI value the model got for each value entered in a US unit (spec section 10).
         "converted": [NamedValue(_label(catalogue, key), conversions[key].describe())
                       for key in catalogue.by_key if key in conversions],
+        "bedside_scores": score_views(results[0].bedside_scores, [r.horizon for r in results],
+                                      catalogue.by_key),
     }
 
 
