@@ -28,7 +28,9 @@ in the language of ``?lang=en|zh-hans`` or else ``Accept-Language`` (Chinese by 
   ``contributions``: what each entered value (and CRS grade and day) did to ``probability``, in
   percentage points, largest first (``predictor.explanations``); ``bedside_scores``: the
   published scores the entered values allow (m-EASIX, EASIX: value, log2, inputs, formula,
-  source, population, time point; published scores, not this site's model); and
+  source, population, time point; published scores, not this site's model); ``outcome``: the
+  outcome in words, and ``persistence``: true when today's CRS grade is already 3 or 4 (the
+  number is then whether severe CRS persists); and
   ``converted``: for each value given in a unit other than the catalogue's, ``{"entered": 126,
   "unit": "mg/dL", "si": 6.9937..., "si_unit": "mmol/L"}`` (``si`` is what the model used).
   400 ``{"errors": {"<key, context, crs_grade, day, units or __all__>": [...]}}``;
@@ -74,6 +76,7 @@ from predictor.inputs.unit_entry import (
 )
 from predictor.inputs.units import accepted_units, us_unit
 from predictor.live_catalogue import LiveCatalogue, live_catalogue
+from predictor.risk_words.outcome import already_severe, outcome_statement
 from predictor.scoring.prediction import (
     HorizonPrediction,
     InvalidInput,
@@ -236,6 +239,8 @@ def _prediction_json(result: HorizonPrediction, catalogue: LiveCatalogue,
         "converted": {key: c.as_json() for key, c in conversions.items()},
         "contributions": contributions_json(result.contributions, catalogue.by_key),
         "bedside_scores": bedside_scores_json(result.bedside_scores),
+        "outcome": outcome_statement(result.horizon, result.context),
+        "persistence": already_severe(result.context),
         "disclaimer": _("For research use only; not a substitute for clinical judgement."),
     }
 

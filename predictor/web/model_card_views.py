@@ -44,7 +44,9 @@ METRIC_LABELS = {
 }
 EVALUATION_LABELS = {
     "patient_cv": _("patient-level cross-validation"),
-    "patient_cv_new_onset": _("patient-level cross-validation, days before onset"),
+    # The new-onset subset is the days with CRS grade below 3 today (issue 16): say which.
+    "patient_cv_new_onset": _("patient-level cross-validation, new onset: days with CRS grade "
+                              "below 3 today"),
     "patient_cv_nested_selection": _("patient-level cross-validation with nested model choice"),
     "row_level_cv": _("row-level cross-validation (the paper's protocol)"),
     "no_lab_reference_auroc": _("reference without lab values (AUROC)"),

@@ -22,6 +22,7 @@ from predictor.access.rate_limits import charge
 from predictor.catalogue import COMBINATIONS, CONTEXT_KEYS, REFERENCE_COMBINATION
 from predictor.inputs.unit_entry import Conversion, annotate_errors, annotate_flags
 from predictor.live_catalogue import LiveCatalogue, live_catalogue
+from predictor.risk_words.outcome import outcome_statement
 from predictor.scoring import prediction_log
 from predictor.scoring.prediction import (
     ContextGain,
@@ -125,6 +126,7 @@ class ResultView:
     no_lab_reference: ReferenceView | None = None
     gain: GainView | None = None
     explained: Explained | None = None  # why this number (predictor.web.result_explained)
+    outcome: str = ""  # the outcome in words; persistence when today's grade is 3 or 4
 
     @property
     def labs_points(self) -> int | None:
@@ -246,6 +248,7 @@ def _result_view(result: HorizonPrediction, catalogue: LiveCatalogue) -> ResultV
         no_lab_reference=_reference_view(result) if has_context else None,
         gain=None if has_context else _gain_view(result.context_gain),
         explained=explained(result, catalogue.by_key),
+        outcome=outcome_statement(result.horizon, result.context),
         ignored=tuple(NamedValue(_label(catalogue, key))
                       for key in _in_catalogue_order(catalogue, result.ignored)),
         imputed=tuple(NamedValue(_label(catalogue, key),
