@@ -35,6 +35,7 @@ from predictor.scoring.registry import REGISTRY
 from predictor.web.bedside_scores_view import score_views
 from predictor.web.forms import HORIZON_TITLES, PredictionForm, show_number
 from predictor.web.result_explained import Explained, explained
+from predictor.web.risk_words_view import RiskWords, risk_words
 
 FORM_ID = "prediction-form"
 # The name of the language-switch buttons: a POST carrying it re-renders what was typed in the
@@ -127,6 +128,7 @@ class ResultView:
     gain: GainView | None = None
     explained: Explained | None = None  # why this number (predictor.web.result_explained)
     outcome: str = ""  # the outcome in words; persistence when today's grade is 3 or 4
+    words: RiskWords | None = None  # natural frequency and icon array of 100
 
     @property
     def labs_points(self) -> int | None:
@@ -249,6 +251,7 @@ def _result_view(result: HorizonPrediction, catalogue: LiveCatalogue) -> ResultV
         gain=None if has_context else _gain_view(result.context_gain),
         explained=explained(result, catalogue.by_key),
         outcome=outcome_statement(result.horizon, result.context),
+        words=risk_words(result),
         ignored=tuple(NamedValue(_label(catalogue, key))
                       for key in _in_catalogue_order(catalogue, result.ignored)),
         imputed=tuple(NamedValue(_label(catalogue, key),
