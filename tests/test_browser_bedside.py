@@ -10,26 +10,18 @@ import re
 import pytest
 
 from tests.conftest import CYTOKINES
-from tests.test_browser import (  # noqa: F401 - browser is a fixture
-    CHROMEDRIVER,
-    CHROMIUM,
+from tests.test_browser import (  # noqa: F401 - browser is a fixture, pytestmark the marks
     browser,
     console_problems,
     field,
     open_panel,
+    pytestmark,
     screenshot,
     submit,
     wait_for,
     wait_for_language,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.skipif(not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-                       reason="Debian's chromium and chromium-driver are not installed "
-                              "(make system-packages installs them)"),
-]
 LOOSE = {"ldh": "240", "crp": "80", "platelets": "60"}  # complete no panel: scores only
 
 
