@@ -229,3 +229,14 @@ def test_the_course_table_shows_the_largest_changes(client, lang, label):
     html = client.post(f"/{lang}/course/", {"text": text}).content.decode()
     found = page_text(html)
     assert f"{label} " in found and "48 pg/mL +100" in found
+
+
+def test_a_file_uploaded_without_a_manifest_is_explained_from_the_typical_ranges(db):
+    """No training medians: each value is replaced by the middle of its typical range."""
+    from predictor.catalogue import FACTORS_BY_KEY
+
+    install_model(1, "4", data=tiny_model_bytes(1, "4", with_manifest=False))
+    [result] = predict(CYTOKINES, [1], percent_input=True)
+    assert {c.key for c in result.contributions} == set(CYTOKINES)
+    il6 = next(c for c in result.contributions if c.key == "il6")
+    assert il6.reference == sum(FACTORS_BY_KEY["il6"].typical) / 2

@@ -92,3 +92,19 @@ def test_each_result_shows_its_frequency_and_icon_array(client, tiny_context_mod
         assert filled == (0 if result.probability < 0.01 else min(count, 99))
     # The no-lab reference beside each answer gets its frequency too.
     assert len(re.findall(r'class="natural-frequency reference-frequency"', html)) == 3
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("lang, pattern", [("en", r"about (\d+) in 100"),
+                                           ("zh-hans", r"每 100 个中约 (\d+) 个")])
+def test_each_course_cell_gives_its_frequency_beside_the_percentage(client, tiny_context_models,
+                                                                   lang, pattern):
+    text = "\t".join(["day", "crs_grade", *CYTOKINES]) + "\n" + "".join(
+        "\t".join([str(day), "1", *CYTOKINES.values()]) + "\n" for day in (2, 3))
+    html = client.post(f"/{lang}/course/", {"text": text}).content.decode()
+    cells = re.findall(r'<td class="cell-prediction">(.*?)</td>', html, re.S)
+    assert len(cells) == 6
+    for cell in cells:
+        percent = re.search(r'class="cell-probability">(\d+) %', cell).group(1)
+        frequency = re.search(r'class="cell-frequency">(.*?)</span>', cell).group(1)
+        assert re.fullmatch(pattern, frequency).group(1) == percent

@@ -42,3 +42,12 @@ def natural_frequency(probability: float, when: str) -> NaturalFrequency:
         "About %(count)d in 100 patient-days like this one is followed by severe CRS %(when)s.",
         "About %(count)d in 100 patient-days like this one are followed by severe CRS "
         "%(when)s.", count) % {"count": count, "when": when})
+
+
+def short_frequency(probability: float) -> str:
+    """The same for a table cell: "about 7 in 100", "fewer than 1 in 100"."""
+    if probability < 0.01:
+        return _("fewer than 1 in 100")
+    if probability > 0.99:
+        return _("more than 99 in 100")
+    return _("about %(count)d in 100") % {"count": of_100(probability)}

@@ -64,6 +64,7 @@ from predictor.sheets import (
 )
 from predictor.sheets.limits import sheet_limits
 from predictor.web.forms import HORIZON_TITLES
+from predictor.risk_words.frequency import short_frequency
 from predictor.web.course_contributions import course_contributions
 from predictor.web.views import SWITCH_LANGUAGE, Estimate, estimate
 
@@ -291,6 +292,7 @@ class CellView:
     model_version: str
     reference: Estimate | None
     contributions: str = ""  # the largest contributions, in points (predictor.explanations)
+    frequency: str = ""  # "about 7 in 100" (predictor.risk_words)
 
 
 @dataclass
@@ -346,7 +348,8 @@ def _course_view(names: dict[str, str], rows, outcomes) -> dict:
                     estimate=estimate(p.probability, p.interval), combination=p.combination,
                     model_version=p.model_version,
                     reference=estimate(ref.probability, ref.interval) if ref is not None
-                    else None, contributions=drivers.get(id(p), "")))
+                    else None, contributions=drivers.get(id(p), ""),
+                    frequency=short_frequency(p.probability)))
                 imputed |= set(p.imputed)
                 ignored |= set(p.ignored)
                 unused |= set(p.unused)
