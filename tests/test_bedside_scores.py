@@ -161,3 +161,11 @@ def test_the_bundled_figures_are_the_ones_the_sheet_gives():
                 assert stored["horizons"][h][subset][key]["auroc"] == \
                     pytest.approx(figures["auroc"]), (h, subset, key)
     assert np.isfinite(fresh["horizons"]["1"]["all"]["m_easix"]["auroc"])
+
+
+def test_crp_entered_in_mg_dl_gives_the_same_score_not_a_tenfold_one(client, tiny_models):
+    body = {"values": {**CYTOKINES, "ldh": 240, "crp": 8, "platelets": 60}, "horizon": 1,
+            "units": {"crp": "mg/dL"}}
+    data = post_api(client, body, "en").json()
+    assert data["bedside_scores"][0]["value"] == pytest.approx(32.0)
+    assert data["bedside_scores"][0]["inputs"]["crp"] == pytest.approx(80.0)
