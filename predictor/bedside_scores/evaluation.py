@@ -64,10 +64,10 @@ def evaluate_bedside_scores(cart: CartCohort, *, folds: int = 5, seed: int = 202
 
 
 def write_bedside_evaluation(cart: CartCohort, out_dir: Path, *, folds: int = 5,
-                             seed: int = 20240101) -> Path:
+                             seed: int = 20240101, horizons=HORIZONS) -> Path:
     """Evaluate and write ``bedside_scores.json`` into ``out_dir`` (the model cards read it)."""
     path = Path(out_dir) / FILE_NAME
-    data = evaluate_bedside_scores(cart, folds=folds, seed=seed)
+    data = evaluate_bedside_scores(cart, folds=folds, seed=seed, horizons=horizons)
     path.write_text(json.dumps(_clean(data), indent=1))
     return path
 

@@ -383,7 +383,8 @@ def run(cart_source, covid_source, out_dir: Path | None, recipe: Recipe | None =
     if out_dir is not None:
         Path(out_dir, "evaluation.json").write_text(json.dumps(_clean(summary), indent=1))
         # The published bedside scores on the same patients and folds, for the model cards.
-        write_bedside_evaluation(cart, out_dir, folds=recipe.outer_folds, seed=opts.seed)
+        write_bedside_evaluation(cart, out_dir, folds=recipe.outer_folds, seed=opts.seed,
+                                 horizons=opts.horizons)
     log(f"done in {timings['total_s']:.0f} s")
     return summary
 
