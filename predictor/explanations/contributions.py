@@ -75,14 +75,13 @@ def _finite(value: object) -> bool:
             and math.isfinite(value))
 
 
-def perturbed_inputs(inputs: np.ndarray, references: Sequence[float | None]) -> np.ndarray:
-    """[B, w] entered rows -> [B, 1 + w, w]: each row as entered, then w copies with input j
-    at its reference value (left as entered where it has none: a change of 0)."""
-    batch, width = inputs.shape
-    stacked = np.repeat(inputs[:, None, :].astype(np.float32), width + 1, axis=1)
-    for j, ref in enumerate(references):
-        if ref is not None:
-            stacked[:, j + 1, j] = ref
+def perturbed_inputs(inputs: np.ndarray, references: Sequence[float | None],
+                     columns: Sequence[int]) -> np.ndarray:
+    """[B, w] entered rows -> [B, 1 + len(columns), w]: each row as entered, then one copy per
+    explained column j with input j at its reference value."""
+    stacked = np.repeat(inputs[:, None, :].astype(np.float32), len(columns) + 1, axis=1)
+    for i, j in enumerate(columns):
+        stacked[:, i + 1, j] = references[j]
     return stacked
 
 
@@ -105,14 +104,21 @@ def calibrated(calibration, raw: np.ndarray) -> np.ndarray:
     return np.array([calibration.lookup(float(q)).probability for q in raw], dtype=np.float64)
 
 
-def change_matrix(model, inputs: np.ndarray) -> np.ndarray | None:
+def change_matrix(model, inputs: np.ndarray, skip: Iterable[str] = ()) -> np.ndarray | None:
     """[B, w] -> [B, w] contributions (fractions) of a serving model (``module``,
     ``calibration``, ``medians``, ``factor_keys``, ``context_keys``, ``device``), or None when
-    the file fails or gives a non-finite score on any of the rows (then nothing is explained)."""
+    the file fails or gives a non-finite score on any of the rows (then nothing is explained).
+    Only the columns that can change anything go through the model: not those in ``skip``, not
+    those without a reference, not those where every row already holds the reference (0)."""
     keys = tuple(model.factor_keys) + tuple(model.context_keys)
     inputs = np.asarray(inputs, dtype=np.float32).reshape(-1, len(keys))
     batch, width = inputs.shape
-    stacked = perturbed_inputs(inputs, reference_values(keys, model.medians))
+    references = reference_values(keys, model.medians)
+    left_out = set(skip)
+    known = np.array([np.nan if ref is None else ref for ref in references], dtype=np.float32)
+    moved = (inputs != known).any(axis=0) & ~np.isnan(known)  # NaN != x: excluded by ~isnan
+    columns = [j for j in np.flatnonzero(moved).tolist() if keys[j] not in left_out]
+    stacked = perturbed_inputs(inputs, references, columns)
     try:
         raw = raw_scores(model.module, stacked.reshape(-1, width), model.device)
     except Exception:  # noqa: BLE001 - an uploaded file's failure must not cost the answer
@@ -120,8 +126,10 @@ def change_matrix(model, inputs: np.ndarray) -> np.ndarray | None:
         return None
     if not np.isfinite(raw).all():
         return None
-    probability = calibrated(model.calibration, raw).reshape(batch, width + 1)
-    return probability[:, :1] - probability[:, 1:]
+    probability = calibrated(model.calibration, raw).reshape(batch, len(columns) + 1)
+    changes = np.zeros((batch, width), dtype=np.float64)
+    changes[:, columns] = probability[:, :1] - probability[:, 1:]
+    return changes
 
 
 def explain(model, vector: Sequence[float], *, skip: Iterable[str] = ()
@@ -129,7 +137,7 @@ def explain(model, vector: Sequence[float], *, skip: Iterable[str] = ()
     """The contributions of one prediction's inputs, largest first (by size, then catalogue
     order). ``vector``: the module's input as ``predict`` built it; ``skip``: keys not entered
     by the user (imputed medians), which are left out."""
-    changes = change_matrix(model, np.asarray([vector], dtype=np.float32))
+    changes = change_matrix(model, np.asarray([vector], dtype=np.float32), skip=skip)
     if changes is None:
         return ()
     return ranked(model, vector, changes[0], skip=skip)

@@ -47,7 +47,9 @@ def explain_all(snapshot, predictions: Sequence) -> list[tuple[Contribution, ...
         entry[1].append(i)
         entry[2].append(model_input(model, prediction))
     for model, indices, vectors in by_model.values():
-        changes = change_matrix(model, np.asarray(vectors, dtype=np.float32))
+        # Skipped keys (imputed, unused) differ per prediction: only those of all are not run.
+        common = set.intersection(*(set(not_entered(predictions[i])) for i in indices))
+        changes = change_matrix(model, np.asarray(vectors, dtype=np.float32), skip=common)
         if changes is None:
             continue
         for i, vector, row in zip(indices, vectors, changes):
