@@ -68,3 +68,16 @@ def test_the_card_labels_the_new_onset_figures_as_grade_below_3(client, db, lang
     install_model(1, "4", data=tiny_model_bytes(1, "4", manifest_extra={"metrics": metrics}))
     page = text_of(client.get(f"/{lang}/models/1/4/").content.decode())
     assert label in page and "days before onset" not in page
+
+
+@pytest.mark.parametrize("lang, note", [
+    ("en", "CRS grade 3 or higher today: these numbers are whether severe CRS persists."),
+    ("zh-hans", "今日 CRS 已达 3 级或以上：这些数值是重度 CRS 仍持续的概率。")])
+def test_the_course_table_says_which_days_are_about_persistence(client, tiny_context_models,
+                                                                lang, note):
+    text = "\t".join(["day", "crs_grade", *CYTOKINES]) + "\n" + "".join(
+        "\t".join([str(day), str(grade), *CYTOKINES.values()]) + "\n"
+        for day, grade in ((2, 1), (3, 3), (4, 4)))
+    html = client.post(f"/{lang}/course/", {"text": text}).content.decode()
+    rows = re.findall(r'<tr[^>]*data-row="\d+">(.*?)</tr>', html, re.S)
+    assert [note in text_of(row) for row in rows] == [False, True, True]
