@@ -9,6 +9,9 @@ sensitivity of model files.
     python bench/accuracy.py --summary models_store/evaluation.json --sensitivity-of DIR
                                                    # + the sensitivity of the files in DIR
     python bench/accuracy.py --calibration         # calibration methods x families (issue 15)
+    python bench/accuracy.py --summary models_store/evaluation.json --bedside-scores
+                                                   # + m-EASIX and EASIX beside the models
+                                                   #   (--save-bedside DIR: write their JSON)
 
 A script, not a test: the full evaluation takes minutes on 2 CPU cores.
 """
@@ -42,6 +45,11 @@ def main() -> int:
     parser.add_argument("--calibration", action="store_true",
                         help="compare the calibration methods per family (nested, patient-level) "
                              "and print the chosen method per family")
+    parser.add_argument("--bedside-scores", action="store_true",
+                        help="also m-EASIX and EASIX on the same patients and folds (needs the "
+                             "CAR-T sheet)")
+    parser.add_argument("--save-bedside", type=Path, metavar="DIR",
+                        help="write bedside_scores.json (the model cards' comparison) into DIR")
     args = parser.parse_args()
     if args.calibration:
         return _calibration(args)
@@ -77,7 +85,49 @@ def main() -> int:
         print(calibration_markdown(summary))
         print("## Issue 15 goals (development patients, patient-level CV)\n")
         print(goals_markdown(summary))
+    if args.bedside_scores or args.save_bedside:
+        print(bedside_scores_report(args, summary))
     return 0
+
+
+def bedside_scores_report(args, summary: dict) -> str:
+    """m-EASIX and EASIX (published scores, nothing fitted) beside the site's models: AUROC per
+    horizon on all rows and on the new-onset rows (grade < 3 today), the same patients and
+    patient-level folds (predictor.bedside_scores.evaluation)."""
+    from predictor.bedside_scores.evaluation import (
+        evaluate_bedside_scores,
+        write_bedside_evaluation,
+    )
+    from predictor.training.data import load_cart
+
+    cart = load_cart(args.data / "CAR-T.xlsx")
+    folds = summary.get("recipe", {}).get("outer_folds", 5)
+    seed = summary.get("seed", args.seed)
+    if args.save_bedside:
+        write_bedside_evaluation(cart, args.save_bedside, folds=folds, seed=seed)
+    scores = evaluate_bedside_scores(cart, folds=folds, seed=seed)
+
+    def model(slots: str, key: str, subset: str) -> str:
+        slot = summary.get(slots, {}).get(key, {})
+        family = slot.get("shipped", "reference")
+        value = slot.get(subset, {}).get(family, {}).get("auroc")
+        return "   —  " if value is None else f"{value:6.3f}"
+
+    lines = ["", "Published bedside scores beside the models: patient-level CV AUROC "
+             f"({folds} folds, seed {seed}; the scores are not fitted)",
+             f"{'horizon':>7} {'rows':>10} {'n':>5} {'severe':>6} {'m-EASIX':>8} {'EASIX':>6} "
+             f"{'no-lab ref':>10} {'labs 1234':>9} {'labs 3':>6} {'ctx 1234':>8} {'ctx 3':>6}"]
+    for h, by_subset in scores["horizons"].items():
+        for subset, found in by_subset.items():
+            m, e = found["m_easix"], found["easix"]
+            lines.append(
+                f"{h:>7} {'all' if subset == 'all' else 'grade < 3':>10} {m['n']:>5} "
+                f"{m['severe']:>6} {m['auroc']:8.3f} {e['auroc']:6.3f} "
+                f"{model('reference_slots', h, subset):>10} "
+                f"{model('slots', f'{h}_1234', subset):>9} {model('slots', f'{h}_3', subset):>6} "
+                f"{model('context_slots', f'{h}_1234', subset):>8} "
+                f"{model('context_slots', f'{h}_3', subset):>6}")
+    return "\n".join(lines)
 
 
 def _sensitivity(args) -> dict:

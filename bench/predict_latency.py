@@ -19,6 +19,10 @@ time separately (through Django's test client, with and without the prediction-l
 tiny ones of format version 2) and times ``predict`` with a clinical context: the labs+context
 model plus the no-lab reference beside it (two models per horizon), and the reference alone.
 
+Every ``predict`` above includes the contributions of each input ("why this number",
+predictor.explanations); a last table times ``predict`` with and without them and prints what
+they add (target: under 1 ms per prediction), labs only and, with ``--context``, with context.
+
 Serving settings are the production defaults (one torch thread per process, the background
 thread that follows the serving stamp). Prints a table; exits 1 if a median misses the 2 ms target.
 """
@@ -39,6 +43,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_MS = 2.0
+CONTRIBUTIONS_TARGET_MS = 1.0  # what "why this number" may add to one prediction (issue 16)
 
 
 def configure_environment(scratch: Path) -> None:
@@ -215,7 +220,12 @@ def run(args) -> int:
         which += "; with context: " + register_context_models(args.tiny)
     translation.activate("en")
     snapshot = REGISTRY.refresh(force=True)
-    expected = 39 if args.context else 18
+    from predictor.catalogue import CONTEXT_BOTH
+    from predictor.models import ModelVersion
+
+    # Bundled files register their context siblings too, with or without --context.
+    expected = 39 if args.context else 18 + ModelVersion.objects.filter(
+        state="active", context=CONTEXT_BOTH).count()
     assert len(snapshot.models) == expected and not snapshot.failures, (
         len(snapshot.models), snapshot.failures)
 
@@ -252,6 +262,9 @@ def run(args) -> int:
 
     if args.context:
         missed += time_context(args, snapshot)
+    missed += time_contributions(args, context=None)
+    if args.context:
+        missed += time_contributions(args, context={"crs_grade": 1, "day": 4})
     print()
     all_values = values_for("1234")
     three, three_cpu = timed(lambda: predict(all_values, [1, 2, 3], percent_input=False),
@@ -321,6 +334,44 @@ def time_context(args, snapshot) -> list[str]:
     print(f"predict with context, all three horizons (6 models, width 44 and 2): median "
           f"{statistics.median(three):.3f} ms, p99 {p99(three):.3f} ms, "
           f"CPU median {statistics.median(three_cpu):.3f} ms")
+    return missed
+
+
+def time_contributions(args, context: dict | None) -> list[str]:
+    """Per combination: ``predict`` with and without the contributions (one more forward of
+    1 + width rows, calibrated); prints the added median. Returns the rows over the target."""
+    from predictor.catalogue import COMBINATIONS
+    from predictor.scoring.prediction import predict
+
+    print()
+    print("contributions (why this number): predict with them minus predict without them, "
+          + ("with context (crs_grade 1, day 4)" if context else "labs only"))
+    header = (f"{'combination':>11} {'inputs':>6} {'without':>11} {'with':>11} "
+              f"{'added median':>13} {'added CPU':>10} {'target':>7}")
+    print(header)
+    print("-" * len(header))
+    missed = []
+    rows = [(c.code, values_for(c.code)) for c in COMBINATIONS] + ([("0", {})] if context else [])
+    for code, values in rows:
+        [check] = predict(values, [1], percent_input=False, context=context)
+        assert check.contributions, code
+
+        def without():
+            predict(values, [1], percent_input=False, context=context, explain=False)
+
+        def with_them():
+            predict(values, [1], percent_input=False, context=context)
+
+        plain, plain_cpu = timed(without, args.runs, args.warmup)
+        explained, explained_cpu = timed(with_them, args.runs, args.warmup)
+        added = statistics.median(explained) - statistics.median(plain)
+        added_cpu = statistics.median(explained_cpu) - statistics.median(plain_cpu)
+        ok = added < CONTRIBUTIONS_TARGET_MS
+        if not ok:
+            missed.append(f"contributions {code}")
+        print(f"{code:>11} {len(check.contributions):>6} {statistics.median(plain):>8.3f} ms "
+              f"{statistics.median(explained):>8.3f} ms {added:>10.3f} ms {added_cpu:>7.3f} ms "
+              f"{'ok' if ok else 'MISSED':>7}")
     return missed
 
 

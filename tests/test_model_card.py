@@ -123,8 +123,9 @@ def test_the_card_shows_a_training_pipeline_manifest(card_version):
     }
     card_version.save(update_fields=["manifest"])
     page = Client().get(card_url(2, "123")).content.decode()
-    for expected in ("0.790", "900", "days before onset", "reference without lab values",
-                     "grade_day", "0.680", "threshold_cv_median", "5-fold CV grouped by patient"):
+    for expected in ("0.790", "900", "days with CRS grade below 3 today",
+                     "reference without lab values", "grade_day", "0.680", "threshold_cv_median",
+                     "5-fold CV grouped by patient"):
         assert expected in page, expected
 
 

@@ -131,3 +131,13 @@ def test_lightgbm_and_logistic_modules_match_their_sklearn_models():
         scripted = torch.jit.script(module)
         p = torch.softmax(scripted(torch.from_numpy(x32)), dim=1)[:, 1].numpy()
         assert np.abs(p - model.predict_proba(x32.astype(np.float64))).max() < 1e-5
+
+
+def test_the_bedside_scores_are_written_beside_the_evaluation(shipped):
+    """The model cards' m-EASIX / EASIX comparison comes from the same run, folds and seed."""
+    out, summary = shipped
+    written = json.loads((out / "bedside_scores.json").read_text())
+    assert (written["folds"], written["seed"]) == (summary["recipe"]["outer_folds"], 5)
+    assert list(written["horizons"]) == ["1"]
+    figures = written["horizons"]["1"]["all"]["m_easix"]
+    assert figures["n"] == summary["slots"]["1_4"]["all"]["lr"]["n"]

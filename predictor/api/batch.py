@@ -2,18 +2,21 @@
 
 ``POST /api/v1/predict/batch``
 - JSON: ``{"rows": [{"values": {...}, "context": {"crs_grade": 1, "day": 4}, "id": "..."}, ...],
-  "horizon": 1 | 2 | 3 | "all"}``; at most ``PRCRS_BATCH_MAX_ROWS`` rows (10,000), body at most
-  ``PRCRS_BATCH_MAX_BODY_BYTES``. Values as in the single API (models' units, fractions 0-1).
+  "horizon": 1 | 2 | 3 | "all", "contributions": true}``; at most ``PRCRS_BATCH_MAX_ROWS`` rows
+  (10,000), body at most ``PRCRS_BATCH_MAX_BODY_BYTES``. Values as in the single API (models' units, fractions 0-1).
 - ``"units"`` (optional, as in the single API: ``"si"``, ``"us"`` or ``{"glucose": "mg/dL"}``)
   applies to every row; a row's own ``"units"`` replaces it for that row. A bad top-level unit
   is a 400 for the request, a bad row unit that row's 400. A row with values given in a unit
   other than the catalogue's carries ``"converted"`` as in the single API.
 - or ``multipart/form-data`` with a sheet in the field ``sheet`` (.xlsx, .csv or tab-separated
   text; headers as on the course page, units in the header such as ``glucose (mg/dL)``) and the
-  fields ``horizon`` and ``units`` (``us``: the unit of factor columns whose header names none).
+  fields ``horizon``, ``contributions`` (``true``) and ``units`` (``us``: the unit of factor
+  columns whose header names none).
 - 200 ``{"results": [...], "summary": {"rows", "scored", "failed"}, "disclaimer"}``: one result per
   row in order, ``{"index", "id", "predictions": [...]}`` or ``{"index", "id", "status": 400 | 503,
-  "errors": {...}}``. A bad row never fails the others. A request that is wrong as a whole (not
+  "errors": {...}}``. With ``"contributions": true`` each prediction also carries
+  ``contributions`` as in the single API (off by default: it costs a forward of 1 + width rows
+  per prediction). A bad row never fails the others. A request that is wrong as a whole (not
   JSON, no rows, too many rows, a sheet that cannot be read) is a 4xx with the usual ``errors``.
 
 Each row counts as one prediction for the rate limits (one patient-day answered, whatever the
@@ -32,6 +35,7 @@ from django.utils.translation import gettext as _
 
 from predictor.access.rate_limits import charge
 from predictor.api.answers import ALL, api_view, error_answer, json_answer
+from predictor.api.batch_contributions import add_contributions
 from predictor.api.rows_body import horizon_errors, read_rows_body, too_many_rows
 from predictor.inputs.intake import row_errors, sheet_course
 from predictor.inputs.unit_entry import UnitsRefused, annotate_errors, convert_entered, parse_units
@@ -69,6 +73,8 @@ def predict_batch_view(request: HttpRequest) -> JsonResponse:
     if over_limit is not None:
         return error_answer({ALL: [over_limit.message]}, status=429, **over_limit.headers)
     results, scores = _score_rows(rows, horizons)
+    if getattr(request, "wants_contributions", False):
+        add_contributions(results, rows, scores)
     record(scores.predictions(), channel="api")  # built only when the log is on
     failed = sum("errors" in result for result in results)
     return json_answer({
@@ -88,6 +94,8 @@ def _rows_from_json(request: HttpRequest):
         units = parse_units(body.get("units"))
     except UnitsRefused as refused:
         return None, None, error_answer(refused.errors)
+    # Opt-in: a forward of 1 + width rows per prediction; the default stays fast.
+    request.wants_contributions = body.get("contributions") is True
     rows = []
     for raw in raw_rows:
         if not isinstance(raw, dict):
@@ -151,6 +159,7 @@ def _rows_from_sheet(request: HttpRequest):
         return None, None, error_answer({"sheet": [str(p) for p in error.problems]})
     if len(course.rows) > settings.PRCRS_BATCH_MAX_ROWS:
         return None, None, too_many_rows(len(course.rows))
+    request.wants_contributions = request.POST.get("contributions") in ("1", "true", "on")
     rows = []
     for row in course.rows:
         if row.problems:

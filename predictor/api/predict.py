@@ -30,6 +30,12 @@ in the language of ``?lang=en|zh-hans`` or else ``Accept-Language`` (Chinese by 
   ``range_warnings`` objects (``code`` day_clamped / grade_sparse, ``value``, ``used``,
   ``rows``, ``message``); without a context ``context_gain`` (patient-level CV AUROC and
   Brier of the labs-only and the labs+context file) and a one-line ``context_note``; and
+  ``contributions``: what each entered value (and CRS grade and day) did to ``probability``, in
+  percentage points, largest first (``predictor.explanations``); ``bedside_scores``: the
+  published scores the entered values allow (m-EASIX, EASIX: value, log2, inputs, formula,
+  source, population, time point; published scores, not this site's model); ``outcome``: the
+  outcome in words, and ``persistence``: true when today's CRS grade is already 3 or 4 (the
+  number is then whether severe CRS persists); and
   ``converted``: for each value given in a unit other than the catalogue's, ``{"entered": 126,
   "unit": "mg/dL", "si": 6.9937..., "si_unit": "mmol/L"}`` (``si`` is what the model used).
   400 ``{"errors": {"<key, context, crs_grade, day, units or __all__>": [...]}}``;
@@ -55,6 +61,7 @@ from django.utils.translation import gettext as _
 
 from predictor.access.rate_limits import charge
 from predictor.api.answers import ALL, api_view, error_answer, json_answer
+from predictor.bedside_scores.wording import as_json as bedside_scores_json
 from predictor.catalogue import (
     COMBINATIONS,
     CONTEXT_KEYS,
@@ -63,6 +70,7 @@ from predictor.catalogue import (
     HORIZONS,
     combination_factor_keys,
 )
+from predictor.explanations.wording import as_json as contributions_json
 from predictor.inputs.context import unknown_context_keys
 from predictor.inputs.unit_entry import (
     Conversion,
@@ -75,6 +83,7 @@ from predictor.inputs.unit_entry import (
 from predictor.inputs.units import accepted_units, us_unit
 from predictor.interop.codes import context_codes_json, factor_codes_json
 from predictor.live_catalogue import LiveCatalogue, live_catalogue
+from predictor.risk_words.outcome import already_severe, outcome_statement
 from predictor.scoring.prediction import (
     HorizonPrediction,
     InvalidInput,
@@ -186,6 +195,10 @@ def _prediction_json(result: HorizonPrediction, catalogue: LiveCatalogue,
         + [str(w.message) for w in result.range_warnings],
         "range_warnings": [w.as_json() for w in result.range_warnings],
         "converted": {key: c.as_json() for key, c in conversions.items()},
+        "contributions": contributions_json(result.contributions, catalogue.by_key),
+        "bedside_scores": bedside_scores_json(result.bedside_scores),
+        "outcome": outcome_statement(result.horizon, result.context),
+        "persistence": already_severe(result.context),
         "disclaimer": _("For research use only; not a substitute for clinical judgement."),
     }
 

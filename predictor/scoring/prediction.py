@@ -6,6 +6,7 @@ The web form and the JSON API both call ``predict``; it raises ``InvalidInput`` 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Iterable, Mapping
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from predictor.bedside_scores.scores import bedside_scores
 from predictor.catalogue import (
     COMBINATION_CODES,
     CONTEXT_BOTH,
@@ -21,6 +23,7 @@ from predictor.catalogue import (
     HORIZONS,
     REFERENCE_COMBINATION,
 )
+from predictor.explanations.contributions import explain as explain_inputs
 from predictor.inputs.context import check_context, context_given
 from predictor.inputs.validation import NotANumber, check_values, parse_number
 from predictor import no_lab_reference
@@ -85,6 +88,10 @@ class HorizonPrediction:
     context_model_missing: bool = False  # context given, but no labs+context file installed
     with_labs: WithLabs | None = None
     range_warnings: tuple = ()  # ``trained_ranges.RangeWarning``: inputs beyond the training
+    # What each entered value did to ``probability`` (predictor.explanations), largest first.
+    contributions: tuple = ()
+    # Published scores the entered values allow (predictor.bedside_scores), not this site's.
+    bedside_scores: tuple = ()
 
     @property
     def labs_change(self) -> float | None:
@@ -238,8 +245,8 @@ def _unused(model: ServingModel) -> tuple[str, ...]:
 
 
 def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
-            percent_input: bool, context: Mapping[str, object] | None = None
-            ) -> list[HorizonPrediction]:
+            percent_input: bool, context: Mapping[str, object] | None = None,
+            explain: bool = True) -> list[HorizonPrediction]:
     """One prediction per horizon (spec sections 2, 5 and 8).
 
     ``context``: {"crs_grade": ..., "day": ...} as typed or posted, or None/empty. With it, the
@@ -247,6 +254,7 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
     with it and no lab value at all, the no-lab reference alone answers (combination "0"); the
     at-least-five rule applies to lab values only when some are entered. Without it, the
     labs-only file answers and ``context_gain`` says what the context would add.
+    ``explain``: fill in ``contributions`` (one more batched forward per horizon).
     """
     snapshot = REGISTRY.snapshot()
     catalogue = live_catalogue(snapshot.stamp)
@@ -261,10 +269,11 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
             errors.setdefault(key, []).extend(messages)
         raise InvalidInput(errors)
     ctx = checked_context.values
+    scores = bedside_scores(checked.values)  # whatever the panels: only its three values count
     results = []
     for horizon in horizons:
         if ctx is not None and reference_only:
-            results.append(_reference_alone(snapshot, horizon, ctx))
+            results.append(_reference_alone(snapshot, horizon, ctx, explain))
             continue
         wanted = CONTEXT_BOTH if ctx is not None else CONTEXT_NONE
         selection: Selection | None = choose_combination(
@@ -276,11 +285,11 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
                  else None) or snapshot.get(horizon, selection.combination)
         if model is None:
             raise ModelUnavailable(horizon, selection.combination)
-        raw = _run(model, model.input_vector(selection.vector,
-                                             model_context(model.manifest, ctx)), horizon)
+        vector = model.input_vector(selection.vector, model_context(model.manifest, ctx))
+        raw = _run(model, vector, horizon)
         found = model.calibration.lookup(raw)
         reference_model = _reference_model(snapshot, horizon) if ctx is not None else None
-        results.append(with_reference_headline(HorizonPrediction(
+        prediction = with_reference_headline(HorizonPrediction(
             horizon=horizon, combination=selection.combination,
             probability=found.probability, raw_probability=raw,
             reference_n=found.n, reference_severe=found.severe,
@@ -296,11 +305,19 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
             context_model_missing=ctx is not None and not model.context,
             range_warnings=range_warnings(
                 [m.manifest for m in (model, reference_model) if m is not None and m.context],
-                ctx))))
+                ctx),
+            bedside_scores=scores))
+        if explain:  # explain the number shown: the reference's where it leads
+            prediction = dataclasses.replace(prediction, contributions=(
+                _reference_contributions(snapshot, horizon, ctx)
+                if prediction.with_labs is not None
+                else explain_inputs(model, vector, skip=(*selection.imputed, *_unused(model)))))
+        results.append(prediction)
     return results
 
 
-def _reference_alone(snapshot: Snapshot, horizon: int, ctx: dict[str, int]) -> HorizonPrediction:
+def _reference_alone(snapshot: Snapshot, horizon: int, ctx: dict[str, int],
+                     explain: bool = False) -> HorizonPrediction:
     reference = _reference(snapshot, horizon, ctx)
     if reference is None:
         raise ModelUnavailable(horizon, REFERENCE_COMBINATION)
@@ -310,4 +327,12 @@ def _reference_alone(snapshot: Snapshot, horizon: int, ctx: dict[str, int]) -> H
         raw_probability=reference.raw_probability, reference_n=reference.reference_n,
         reference_severe=reference.reference_severe, model_version=reference.model_version,
         ignored=(), imputed={}, context=ctx, interval=reference.interval,
-        range_warnings=range_warnings([model.manifest], ctx))
+        range_warnings=range_warnings([model.manifest], ctx),
+        contributions=_reference_contributions(snapshot, horizon, ctx) if explain else ())
+
+
+def _reference_contributions(snapshot: Snapshot, horizon: int, ctx: dict[str, int]) -> tuple:
+    model = _reference_model(snapshot, horizon)
+    if model is None:
+        return ()
+    return explain_inputs(model, model.input_vector((), model_context(model.manifest, ctx)))

@@ -23,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from predictor import no_lab_reference
+from predictor.bedside_scores.evaluation import write_bedside_evaluation
 from predictor.catalogue import (COMBINATION_CODES, CONTEXT_BOTH, HORIZONS,
                                   REFERENCE_COMBINATION, combination_factor_keys)
 from predictor.training import baselines as bl
@@ -396,6 +397,9 @@ def run(cart_source, covid_source, out_dir: Path | None, recipe: Recipe | None =
     if out_dir is not None:
         Path(out_dir, "evaluation.json").write_text(json.dumps(_clean(summary), indent=1))
         write_readme(json.loads(json.dumps(_clean(summary))), Path(out_dir))
+        # The published bedside scores on the same patients and folds, for the model cards.
+        write_bedside_evaluation(cart, out_dir, folds=recipe.outer_folds, seed=opts.seed,
+                                 horizons=opts.horizons)
     log(f"done in {timings['total_s']:.0f} s")
     return summary
 

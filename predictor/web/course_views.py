@@ -66,6 +66,8 @@ from predictor.sheets import (
 from predictor.sheets.memory_upload import BoundedMemoryUpload
 from predictor.web.forms import HORIZON_TITLES
 from predictor.scoring.shown_percent import sheet_percent
+from predictor.risk_words.frequency import short_frequency
+from predictor.web.course_contributions import course_contributions
 from predictor.web.views import SWITCH_LANGUAGE, Estimate, estimate
 
 CARRY_FORM_ID = "course-carry"
@@ -346,6 +348,8 @@ class CellView:
     combination: str
     model_version: str
     reference: Estimate | None
+    contributions: str = ""  # the largest contributions, in points (predictor.explanations)
+    frequency: str = ""  # "about 7 in 100" (predictor.risk_words)
 
 
 @dataclass
@@ -383,6 +387,7 @@ def _row_errors(names: dict[str, str], row, outcome) -> list[str]:
 
 def _course_view(names: dict[str, str], rows, outcomes) -> dict:
     days: list[DayView] = []
+    drivers = course_contributions(outcomes)
     for row, outcome in zip(rows, outcomes):
         view = DayView(row=row.row, day=row.day, crs_grade=row.crs_grade)
         if not outcome.ok:
@@ -401,7 +406,8 @@ def _course_view(names: dict[str, str], rows, outcomes) -> dict:
                     estimate=estimate(p.probability, p.interval), combination=p.combination,
                     model_version=p.model_version,
                     reference=estimate(ref.probability, ref.interval) if ref is not None
-                    else None))
+                    else None, contributions=drivers.get(id(p), ""),
+                    frequency=short_frequency(p.probability)))
                 imputed |= set(p.imputed)
                 ignored |= set(p.ignored)
                 unused |= set(p.unused)
@@ -525,7 +531,7 @@ def prediction_notes(predictions) -> list[str]:
             notes.append(str(_("%(horizon)s: the labs do not change the estimate; shown without "
                                "lab values (with them: %(percent)s %%).") % {
                 "horizon": HORIZON_TITLES[p.horizon],
-                "percent": estimate(p.with_labs.probability, p.with_labs.interval).percent}))
+                "percent": estimate(p.with_labs.probability, p.with_labs.interval).shown}))
     return notes
 
 

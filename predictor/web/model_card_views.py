@@ -33,6 +33,7 @@ from predictor.scoring.prediction import horizon_name
 from predictor.scoring.registry import REGISTRY, serving_calibration
 from predictor.scoring.trained_ranges import SPARSE_GRADE_ROWS, grade_rows, last_trained_day
 from predictor.scoring.shown_percent import shown_interval_end, shown_percent
+from predictor.web.card_bedside import bedside_comparison
 
 # Metric keys in the order a clinician reads them, with their display names.
 METRIC_LABELS = {
@@ -45,7 +46,9 @@ METRIC_LABELS = {
 }
 EVALUATION_LABELS = {
     "patient_cv": _("patient-level cross-validation"),
-    "patient_cv_new_onset": _("patient-level cross-validation, days before onset"),
+    # The new-onset subset is the days with CRS grade below 3 today (issue 16): say which.
+    "patient_cv_new_onset": _("patient-level cross-validation, new onset: days with CRS grade "
+                              "below 3 today"),
     "patient_cv_nested_selection": _("patient-level cross-validation with nested model choice"),
     "row_level_cv": _("row-level cross-validation (the paper's protocol)"),
     "no_lab_reference_auroc": _("reference without lab values (AUROC)"),
@@ -250,6 +253,7 @@ def model_card_context(mv: ModelVersion) -> dict:
         "baseline_n": len(baseline), "baseline_severe": sum(int(row[1]) for row in baseline),
         "chart": calibration_chart(table) if table else None,
         "calibration_rows": calibration_rows(table) if table else [],
+        "bedside_comparison": bedside_comparison(mv.horizon, metrics),
     }
 
 

@@ -21,6 +21,7 @@ from predictor.access.rate_limits import charge
 from predictor.catalogue import COMBINATIONS, CONTEXT_KEYS, REFERENCE_COMBINATION
 from predictor.inputs.unit_entry import Conversion, annotate_errors, annotate_flags
 from predictor.live_catalogue import LiveCatalogue, live_catalogue
+from predictor.risk_words.outcome import outcome_statement
 from predictor.scoring import prediction_log
 from predictor.scoring.prediction import (
     ContextGain,
@@ -36,7 +37,10 @@ from predictor.scoring.shown_percent import (
     shown_percent,
     whole_percent,
 )
+from predictor.web.bedside_scores_view import score_views
 from predictor.web.forms import HORIZON_TITLES, PredictionForm, show_number
+from predictor.web.result_explained import Explained, explained
+from predictor.web.risk_words_view import RiskWords, risk_words
 
 FORM_ID = "prediction-form"
 # The name of the language-switch buttons: a POST carrying it re-renders what was typed in the
@@ -129,6 +133,9 @@ class ResultView:
     gain: GainView | None = None
     with_labs: Estimate | None = None  # the labs + context number when the reference leads
     range_warnings: tuple[str, ...] = ()  # inputs beyond what the files were trained on
+    explained: Explained | None = None  # why this number (predictor.web.result_explained)
+    outcome: str = ""  # the outcome in words; persistence when today's grade is 3 or 4
+    words: RiskWords | None = None  # natural frequency and icon array of 100
 
     @property
     def labs_points(self) -> int | None:
@@ -219,6 +226,8 @@ def _result_context(results: Sequence[HorizonPrediction], catalogue: LiveCatalog
         # The SI value the model got for each value entered in a US unit (spec section 10).
         "converted": [NamedValue(_label(catalogue, key), conversions[key].describe())
                       for key in catalogue.by_key if key in conversions],
+        "bedside_scores": score_views(results[0].bedside_scores, [r.horizon for r in results],
+                                      catalogue.by_key),
     }
 
 
@@ -251,6 +260,9 @@ def _result_view(result: HorizonPrediction, catalogue: LiveCatalogue) -> ResultV
         else estimate(result.with_labs.probability, result.with_labs.interval),
         range_warnings=tuple(str(w.message) for w in result.range_warnings),
         gain=None if has_context else _gain_view(result.context_gain),
+        explained=explained(result, catalogue.by_key),
+        outcome=outcome_statement(result.horizon, result.context),
+        words=risk_words(result),
         ignored=tuple(NamedValue(_label(catalogue, key))
                       for key in _in_catalogue_order(catalogue, result.ignored)),
         imputed=tuple(NamedValue(_label(catalogue, key),

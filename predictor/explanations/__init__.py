@@ -1,0 +1,1 @@
+"""Why this number: the contribution of each entered value to a calibrated probability."""
