@@ -78,6 +78,7 @@ from predictor.scoring.prediction import (
 )
 from predictor.scoring.prediction_log import record
 from predictor.scoring.registry import REGISTRY
+from predictor.scoring.value_use_words import completions_json, value_use_json
 
 ALL = "__all__"
 
@@ -225,6 +226,8 @@ def _prediction_json(result: HorizonPrediction, catalogue: LiveCatalogue,
         "unused": list(result.unused),
         "imputed": list(result.imputed),
         "imputed_values": dict(result.imputed),
+        "value_use": value_use_json(result.value_use, result.combination),
+        "completions": completions_json(result.completions),
         "warnings": [_("%(factor)s: %(message)s") % {"factor": name(key), "message": message}
                      for key, message in annotate_flags(result.flags, conversions).items()],
         "converted": {key: c.as_json() for key, c in conversions.items()},

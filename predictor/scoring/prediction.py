@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -27,6 +27,7 @@ from predictor.live_catalogue import LiveCatalogue, live_catalogue
 from predictor.scoring.intervals import wilson_interval
 from predictor.scoring.registry import REGISTRY, ServingModel, Snapshot
 from predictor.scoring.selection import Selection, cheapest_shortfall, choose_combination
+from predictor.scoring.value_use import Completion, ValueUse, completions, value_uses
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ class HorizonPrediction:
     context_gain: ContextGain | None = None
     unused: tuple[str, ...] = ()  # factor keys the serving file accepts but does not use
     context_model_missing: bool = False  # context given, but no labs+context file installed
+    value_use: tuple[ValueUse, ...] = ()  # every entered lab value: used or not, and why
+    completions: tuple[Completion, ...] = ()  # no panel complete: what would complete one
 
     @property
     def labs_change(self) -> float | None:
@@ -240,10 +243,12 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
     snapshot = REGISTRY.snapshot()
     catalogue = live_catalogue(snapshot.stamp)
     checked_context = check_context(context if isinstance(context, Mapping) else None)
-    reference_only = context_given(context if isinstance(context, Mapping) else None) \
-        and _nothing_entered(raw_values)
+    has_context = context_given(context if isinstance(context, Mapping) else None)
+    reference_only = has_context and _nothing_entered(raw_values)
+    # With grade and day, a few loose labs never block an answer (the no-lab reference gives
+    # it), so the at-least-five rule is only for answers that rest on labs alone.
     checked = check_values(raw_values, limits=catalogue.limits, percent_input=percent_input,
-                           min_values=0 if reference_only else settings.PRCRS_MIN_VALUES)
+                           min_values=0 if has_context else settings.PRCRS_MIN_VALUES)
     if not checked.ok or not checked_context.ok:
         errors = dict(checked.errors)
         for key, messages in checked_context.errors.items():
@@ -259,6 +264,10 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
         selection: Selection | None = choose_combination(
             checked.values, medians=_medians(snapshot, horizon, wanted),
             max_imputed_fraction=settings.PRCRS_MAX_IMPUTED_FRACTION)
+        if selection is None and ctx is not None:
+            results.append(_reference_for_loose_labs(snapshot, horizon, ctx, checked.values,
+                                                     checked.flags))
+            continue
         if selection is None:
             raise _no_combination_error(checked.values, catalogue)
         model = (snapshot.get(horizon, selection.combination, wanted) if ctx is not None
@@ -281,7 +290,9 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
             context_gain=context_gain(snapshot, horizon, selection.combination)
             if ctx is None else None,
             unused=_unused(model),
-            context_model_missing=ctx is not None and not model.context))
+            context_model_missing=ctx is not None and not model.context,
+            value_use=value_uses(checked.values, combination=selection.combination,
+                                 used_keys=model.factor_keys, unused_by_model=_unused(model))))
     return results
 
 
@@ -294,3 +305,14 @@ def _reference_alone(snapshot: Snapshot, horizon: int, ctx: dict[str, int]) -> H
         raw_probability=reference.raw_probability, reference_n=reference.reference_n,
         reference_severe=reference.reference_severe, model_version=reference.model_version,
         ignored=(), imputed={}, context=ctx, interval=reference.interval)
+
+
+def _reference_for_loose_labs(snapshot: Snapshot, horizon: int, ctx: dict[str, int],
+                              values: Mapping[str, float], flags: Mapping[str, object]
+                              ) -> HorizonPrediction:
+    """Grade and day with labs that complete no panel: the no-lab reference answers, every
+    entered value is listed as not used, and the nearest complete combinations are named."""
+    answer = _reference_alone(snapshot, horizon, ctx)
+    return replace(answer, ignored=tuple(values), flags=dict(flags),
+                   value_use=value_uses(values, combination=REFERENCE_COMBINATION, used_keys=()),
+                   completions=completions(values, snapshot, horizon))

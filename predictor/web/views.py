@@ -32,6 +32,7 @@ from predictor.scoring.prediction import (
 )
 from predictor.scoring.registry import REGISTRY
 from predictor.web.forms import HORIZON_TITLES, PredictionForm, show_number
+from predictor.scoring.value_use_words import completion_lines, value_use_lines
 
 FORM_ID = "prediction-form"
 # The name of the language-switch buttons: a POST carrying it re-renders what was typed in the
@@ -122,6 +123,9 @@ class ResultView:
     labs_add_information: bool = True
     no_lab_reference: ReferenceView | None = None
     gain: GainView | None = None
+    value_use: tuple = ()  # value_use_words.ValueUseLine per entered lab value
+    completions: tuple = ()  # value_use_words.CompletionLine: labs completed no panel
+    loose_labs: bool = False  # grade and day with labs that complete no panel
 
     @property
     def labs_points(self) -> int | None:
@@ -137,7 +141,7 @@ class ResultView:
 
     @property
     def inputs_key(self) -> tuple:
-        return self.combination, self.ignored, self.imputed
+        return self.combination, self.ignored, self.imputed, self.value_use, self.completions
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -235,7 +239,11 @@ def _result_view(result: HorizonPrediction, catalogue: LiveCatalogue) -> ResultV
             catalogue, [key for key in result.unused if key in catalogue.by_key])),
         context=dict(result.context) if has_context else None,
         has_context=has_context,
-        reference_only=has_context and result.combination == REFERENCE_COMBINATION,
+        reference_only=has_context and result.combination == REFERENCE_COMBINATION
+        and not result.completions,
+        loose_labs=bool(result.completions),
+        value_use=tuple(value_use_lines(result.value_use, result.combination, catalogue)),
+        completions=tuple(completion_lines(result.completions, catalogue)),
         context_model_missing=has_context and missing,
         labs_add_information=result.labs_add_information,
         no_lab_reference=_reference_view(result) if has_context else None,
