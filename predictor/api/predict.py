@@ -307,6 +307,9 @@ def catalogue_view(request: HttpRequest) -> JsonResponse:
             "help": str(f.help_text), "is_fraction": f.is_fraction,
             "hard": {"min": f.limits.hard_min, "max": f.limits.hard_max},
             "typical": {"min": f.limits.typical_min, "max": f.limits.typical_max},
+            # healthy range above is information; outside this one a value is flagged
+            "cart_range": {"min": f.limits.cart_min, "max": f.limits.cart_max}
+            if f.limits.uses_cart_range else None,
         } for f in catalogue.factors],
         "context": {
             "rule": _("Optional. Enter both or neither."),

@@ -157,8 +157,9 @@ def _split(intake: Intake, keys, has_context: bool, index: np.ndarray, x: np.nda
     """The fine rows become a group; the others are returned to be checked one by one."""
     if fine.any():
         kept = x[fine]
-        typical_low = np.array([limits[k].typical_min for k in keys])
-        typical_high = np.array([limits[k].typical_max for k in keys])
+        # the flag rule of validation._flag: the CAR-T range where known, else the typical one
+        typical_low = np.array([limits[k].warn_min for k in keys])
+        typical_high = np.array([limits[k].warn_max for k in keys])
         intake.groups.append(RowGroup(
             keys, index[fine], kept, has_context,
             grade[fine] if has_context else None, day[fine] if has_context else None,
