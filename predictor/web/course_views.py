@@ -62,6 +62,7 @@ from predictor.sheets import (
     template_csv,
     template_xlsx,
 )
+from predictor.sheets.input_columns import input_cells, input_columns
 from predictor.sheets.limits import sheet_limits
 from predictor.web.forms import HORIZON_TITLES
 from predictor.web.views import SWITCH_LANGUAGE, Estimate, estimate
@@ -202,6 +203,8 @@ def _post(request: HttpRequest, context: dict):
     outcomes = score_rows(day_rows_of(rows), horizons)
     if fresh:  # the other actions re-score rows that were logged when first scored
         prediction_log.record([p for o in outcomes for p in o.predictions], channel="web")
+        # the sheet box keeps what was pasted, so fixing one typo is one edit (issue 16)
+        context["pasted"] = request.POST.get("text", "")[:200_000]
     if action == "download":
         return _download(request.POST.get("download", "xlsx"), _factor_names(), rows, outcomes,
                          course.is_cohort, patient)
@@ -470,12 +473,13 @@ def _result_table(names: dict[str, str], rows, outcomes, is_cohort: bool):
                     (f"ref{h}", _("%(horizon)s: without lab values (%%)") % {"horizon": title}),
                     (f"combination{h}", _("%(horizon)s: combination") % {"horizon": title}),
                     (f"model{h}", _("%(horizon)s: model version") % {"horizon": title})]
+    columns += input_columns(rows, names)  # what produced each prediction (issue 16)
     columns += [("imputed", _("Filled with the training median")),
                 ("ignored", _("Ignored")), ("errors", _("Why this row was not scored"))]
     table = []
     for row, outcome in zip(rows, outcomes):
         line = {"patient": row.patient, "row": row.row, "day": row.day,
-                "crs_grade": row.crs_grade}
+                "crs_grade": row.crs_grade, **input_cells(row)}
         imputed, ignored = set(), set()
         for p in outcome.predictions:
             h = p.horizon

@@ -32,6 +32,7 @@ from predictor.scoring.prediction import (
 )
 from predictor.scoring.registry import REGISTRY
 from predictor.web.forms import HORIZON_TITLES, PredictionForm, show_number
+from predictor.web.print_view import printed_inputs
 from predictor.scoring.value_use_words import completion_lines, value_use_lines
 
 FORM_ID = "prediction-form"
@@ -180,7 +181,8 @@ def predict_page(request: HttpRequest) -> HttpResponse:
                 prediction_log.record(results, channel="web")
                 form.flags = annotate_flags(results[0].flags, entered.conversions)
                 context.update(_result_context(results, catalogue, form.flags,
-                                               entered.conversions))
+                                               entered.conversions),
+                               printed_inputs=printed_inputs(entered.values, catalogue))
         if "results" not in context:
             form.note_typical_range_flags(form.data)
     context.update(form=form, panels=form.panels(), context_rows=form.context_rows(),
