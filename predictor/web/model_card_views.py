@@ -31,6 +31,15 @@ from predictor.models import ModelVersion
 from predictor.scoring.calibration import CalibrationTable, WindowSettings
 from predictor.scoring.intervals import wilson_interval
 from predictor.scoring.prediction import horizon_name
+from predictor.web.model_card_tripod import tripod_context
+from predictor.web.model_card_words import (
+    MORE_EVALUATION_LABELS,
+    created_words,
+    model_type_words,
+    notes_for_page,
+    other_figure_label,
+    training_data_words,
+)
 
 # Metric keys in the order a clinician reads them, with their display names.
 METRIC_LABELS = {
@@ -51,6 +60,8 @@ EVALUATION_LABELS = {
     "external": _("external validation"), "holdout": _("held-out patients"),
     "test": _("test set"), "covid": _("COVID-19 cohort"),
 }
+
+EVALUATION_LABELS.update(MORE_EVALUATION_LABELS)  # no internal key on a card (issue 16)
 
 CONTEXT_INPUT_LABELS = {"crs_grade": _("Today's CRS grade (ASTCT 0–4)"),
                         "day": _("Day since CAR-T infusion")}
@@ -106,10 +117,12 @@ def metric_tables(metrics: object) -> tuple[list, list[dict], list[dict]]:
     headers = [{"key": k, "label": METRIC_LABELS[k]} for k in keys]
     rows, others = [], []
     for name, values in sets.items():
-        label = EVALUATION_LABELS.get(name, name) if name else ""
+        label = EVALUATION_LABELS.get(name, other_figure_label(name)) if name else ""
         if any(k in values for k in keys):
-            rows.append({"name": label, "cells": [_format(values.get(k)) for k in keys]})
-        rest = [{"label": k, "value": _format(v)} for k, v in values.items()
+            cells = [_format(values.get(k)) for k in keys]
+            rows.append({"name": label, "cells": cells,
+                         "labelled": [(METRIC_LABELS[k], c) for k, c in zip(keys, cells)]})
+        rest = [{"label": other_figure_label(k), "value": _format(v)} for k, v in values.items()
                 if k not in METRIC_LABELS and not isinstance(v, dict)]
         if rest:
             others.append({"name": label, "items": rest})
@@ -180,7 +193,8 @@ def model_card_context(mv: ModelVersion) -> dict:
                              WindowSettings.from_dict(mv.baseline_windows)) if baseline else None
     metrics = manifest.get("metrics")
     headers, rows, others = metric_tables(metrics)
-    notes = localized(metrics.get("notes")) if isinstance(metrics, dict) else ""
+    notes = notes_for_page(metrics.get("notes"), localized(metrics.get("notes"))) \
+        if isinstance(metrics, dict) else ""
     catalogue = live_catalogue(current_stamp())
     inputs = [catalogue.by_key[k] for k in combination_factor_keys(mv.combination)
               if k in catalogue.by_key]
@@ -208,14 +222,15 @@ def model_card_context(mv: ModelVersion) -> dict:
                          if not mv.context else None),
         "mv": mv, "horizon_name": horizon_name(mv.horizon),
         "combination_name": combination_name,
-        "training_data": localized(manifest.get("training_data")),
-        "model_type": localized(manifest.get("model_type")),
-        "created_at": manifest.get("created_at"), "code_version": manifest.get("code_version"),
+        "training_data": training_data_words(localized(manifest.get("training_data"))),
+        "model_type": model_type_words(localized(manifest.get("model_type"))),
+        "created_at": created_words(manifest.get("created_at")), "code_version": manifest.get("code_version"),
         "metric_headers": headers, "metric_rows": rows, "metric_others": others,
         "metric_notes": notes, "inputs": inputs,
         "baseline_n": len(baseline), "baseline_severe": sum(int(y) for _, y in baseline),
         "chart": calibration_chart(table) if table else None,
         "calibration_rows": calibration_rows(table) if table else [],
+        **tripod_context(mv, manifest),
     }
 
 
