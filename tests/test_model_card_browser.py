@@ -16,7 +16,7 @@ pytestmark = BROWSER_MARKS
 
 OVERFLOW = """
 const page = document.documentElement.scrollWidth - document.documentElement.clientWidth;
-const tables = [...document.querySelectorAll('#model-card table')].map(t => {
+const tables = [...document.querySelectorAll('article.model-card table')].map(t => {
   const box = t.closest('.table-scroll') || t.parentElement;
   return [t.className, t.scrollWidth - box.clientWidth, box.scrollWidth - box.clientWidth];
 });
@@ -29,9 +29,9 @@ return [page, tables];
 def test_the_card_tables_fit_the_window(live_server, bundled_like, browser,  # noqa: F811
                                         width, language):
     browser.set_window_size(width, 900)
-    for path in ("1/4/context/", "1/4/", "1/0/context/"):
+    for path in ("1/4/context/", "1/4/", "1/0/context/", ""):
         browser.get(f"{live_server.url}/{language}/models/{path}")
-        wait_for(browser, "#model-card table.metrics")
+        wait_for(browser, "article.model-card table.metrics")
         page, tables = browser.execute_script(OVERFLOW)
         assert page <= 0, (path, "the page scrolls sideways", page)
         assert tables, path

@@ -104,3 +104,40 @@ def test_the_course_prints_its_table_and_charts_with_the_date(
     assert "Paste rows copied" not in flat  # the input form is not printed
     # after scoring, the box still holds the sheet
     assert browser.find_element(By.ID, "course-text").get_attribute("value").startswith("day")
+
+
+LOOSE = {"il6": "48", "crp": "35", "ferritin": "900", "il10": "7.2", "ifn_gamma": "12"}
+
+
+@pytest.mark.parametrize(("path", "language", "status_word", "kind"), [
+    ("/en/", "en", "no-lab reference", "complete no panel"),
+    ("/zh-hans/", "zh-hans", "无化验参考模型", "未能补全任何一组指标"),
+])
+def test_grade_day_and_five_loose_labs_get_an_answer_that_prints_on_one_page(
+        live_server, tiny_context_models, browser, path, language, status_word,  # noqa: F811
+        kind):
+    """Issue 16 items 1 and 6: the form the physician of the issue fills in."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(live_server.url + path)
+    wait_for_language(browser, language)
+    Select(browser.find_element(By.ID, "id_crs_grade")).select_by_value("1")
+    field(browser, "day").send_keys("4")
+    for panel in (3, 4):
+        open_panel(browser, panel)
+    for key, value in LOOSE.items():
+        field(browser, key).send_keys(value)
+    status = browser.find_element(By.CSS_SELECTOR, ".combination-status")
+    assert status_word in status.text
+    browser.find_element(By.CSS_SELECTOR, 'input[name="horizon"][value="all"]').click()
+    submit(browser)
+    wait_for(browser, "#result .result-card")
+    result = browser.find_element(By.ID, "result").text
+    assert kind in result
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".value-use-list li")) >= 5
+    assert not browser.find_elements(By.CSS_SELECTOR, ".field-warning")  # realistic values
+    pages, text = print_pdf(browser)
+    assert pages == 1, f"{pages} pages"
+    assert timezone.localtime().strftime("%Y-%m-%d") in text
+    assert not console_problems(browser)

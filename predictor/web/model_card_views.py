@@ -33,6 +33,7 @@ from predictor.scoring.intervals import wilson_interval
 from predictor.scoring.prediction import horizon_name
 from predictor.web.model_card_tripod import tripod_context
 from predictor.web.model_card_words import (
+    DEVELOPER_COLUMNS,
     MORE_EVALUATION_LABELS,
     created_words,
     model_type_words,
@@ -113,7 +114,8 @@ def metric_tables(metrics: object) -> tuple[list, list[dict], list[dict]]:
     if not any(isinstance(v, dict) for v in metrics.values()):
         metrics = {"": metrics}
     sets = {name: values for name, values in metrics.items() if isinstance(values, dict)}
-    keys = [k for k in METRIC_LABELS if any(k in v for v in sets.values())]
+    keys = [k for k in METRIC_LABELS if k not in DEVELOPER_COLUMNS
+            and any(k in v for v in sets.values())]
     headers = [{"key": k, "label": METRIC_LABELS[k]} for k in keys]
     rows, others = [], []
     for name, values in sets.items():

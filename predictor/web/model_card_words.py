@@ -16,6 +16,10 @@ OTHER_FIGURE_LABELS = {
     "grade_day": _("today's CRS grade and the day since infusion"),
     "auroc_ci": _("AUROC, 95 % interval"),
 }
+# Columns left out of the card's table so that it fits a screen: the Brier score of the raw
+# score and the raw-score threshold serve the developers (evaluation.json keeps them); the
+# physician reads the calibrated Brier score, sensitivity and specificity.
+DEVELOPER_COLUMNS = ("brier_raw", "threshold")
 # Evaluation sets the cards did not name yet.
 MORE_EVALUATION_LABELS = {
     "patient_cv_new_onset": _("new onset: patient-level cross-validation on days with CRS "
