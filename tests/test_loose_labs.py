@@ -152,3 +152,33 @@ def test_any_labs_evaluation_runs_on_the_same_folds_and_applies_the_rule():
     assert beats_reference(better) and not beats_reference(worse_brier)
     assert not should_ship({"a": {1: better}, "b": {1: worse_brier}})
     assert should_ship({"a": {1: better, 2: better}})
+
+
+# --- the batch path (course page, batch API) answers the same way --------------------------------
+
+def test_batch_rows_with_loose_labs_and_context_get_the_reference_like_predict(
+        with_card_figures):
+    from predictor.scoring.batch import BatchRow, predict_batch
+
+    values = {"il6": 48.0, "crp": 35.0, "ferritin": 900.0, "il10": 7.2, "ifn_gamma": 12.0}
+    context = {"crs_grade": 1, "day": 4}
+    [outcome, few, alone] = predict_batch(
+        [BatchRow(values, context), BatchRow({"crp": 35.0}, context), BatchRow(values)], [1],
+        percent_input=False)
+    [single] = predict(values, [1], percent_input=False, context=context)
+    [batch] = outcome.predictions
+    assert batch.combination == REFERENCE_COMBINATION == single.combination
+    assert batch.probability == pytest.approx(single.probability)
+    assert batch.value_use == single.value_use and set(batch.ignored) == set(values)
+    assert [c.combination for c in batch.completions] == [c.combination
+                                                          for c in single.completions]
+    assert few.predictions and few.predictions[0].combination == REFERENCE_COMBINATION
+    assert not alone.predictions and alone.errors  # without context: still refused
+
+
+def test_the_course_page_scores_loose_lab_days_with_the_reference(tiny_context_models):
+    text = "day\tcrs_grade\til6\tcrp\tferritin\n3\t1\t48\t35\t900\n4\t1\t60\t50\t1200\n"
+    response = Client().post("/en/course/", {"text": text})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "h1-0-ctx-v1" in html and "Why this row was not scored" not in html

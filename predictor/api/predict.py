@@ -27,6 +27,14 @@ in the language of ``?lang=en|zh-hans`` or else ``Accept-Language`` (Chinese by 
   Brier of the labs-only and the labs+context file) and a one-line ``context_note``; and
   ``converted``: for each value given in a unit other than the catalogue's, ``{"entered": 126,
   "unit": "mg/dL", "si": 6.9937..., "si_unit": "mmol/L"}`` (``si`` is what the model used).
+  Every prediction also carries ``value_use``: one ``{"key", "used", "reason", "reason_text"}``
+  per entered lab value (reason ``used``, ``outside_combination``, ``not_used_by_model`` or
+  ``no_complete_panel``), and ``completions``: with a context and labs that complete no panel
+  (the no-lab reference answers, combination ``"0"``, instead of a 400), the cheapest
+  combinations with their ``missing`` keys and the new-onset CV figures of their labs+context
+  file beside the reference's (``new_onset_cv``, ``no_lab_reference_new_onset_cv``, ``note``).
+  Range ``warnings`` name values outside both the healthy and the CAR-T range (``cart_range``
+  in the catalogue).
   400 ``{"errors": {"<key, context, crs_grade, day, units or __all__>": [...]}}``;
   415 when the body is not sent as JSON; 413 when it is too large; 503 when the slot the values
   need has no serving model or the model gave no valid result; 405 for any other method.
