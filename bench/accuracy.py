@@ -50,9 +50,13 @@ def main() -> int:
                              "CAR-T sheet)")
     parser.add_argument("--save-bedside", type=Path, metavar="DIR",
                         help="write bedside_scores.json (the model cards' comparison) into DIR")
+    parser.add_argument("--any-labs", action="store_true",
+                        help="only the any-labs model vs the no-lab reference (issue 16)")
     args = parser.parse_args()
     if args.calibration:
         return _calibration(args)
+    if args.any_labs:
+        return _any_labs(args)
 
     from predictor.training import pipeline
     from predictor.training.report import full_report
@@ -280,6 +284,40 @@ def _print_calibration_table(family: str, n_slots: int, choice) -> None:
                          f"{m['slope']:6.2f} {m['intercept']:6.2f}")
         mark = " *" if method == choice.method else ""
         print(f"{method:9s} | {cells[0]} | new onset: {cells[1]}{mark}")
+
+
+def _any_labs(args) -> int:
+    """The any-labs model (whatever labs are present, LightGBM with native missing values) vs
+    the no-lab reference on the same patient-level folds and masked rows."""
+    from predictor.training.any_labs import (
+        SCENARIOS,
+        AnyLabsOptions,
+        any_labs_report,
+        evaluate_any_labs,
+        should_ship,
+    )
+    from predictor.training.data import horizon_rows, load_cart
+    from predictor.training.folds import patient_folds, patient_table
+    from predictor.training.recipe import Recipe
+
+    cart_path = args.data / "CAR-T.xlsx"
+    if not cart_path.exists():
+        print(f"CAR-T sheet not found: {cart_path} (use --data DIR)", file=sys.stderr)
+        return 2
+    cart = load_cart(cart_path)
+    fold_of = patient_folds(cart, Recipe().outer_folds, args.seed)
+    ids, ever = patient_table(cart.patient, cart.grade)
+    ever_of = {int(p): bool(e) for p, e in zip(ids, ever)}
+    rows = {h: horizon_rows(cart, h) for h in (1, 2, 3)}
+    by_scenario = {}
+    for name, masking in SCENARIOS.items():
+        options = AnyLabsOptions(seed=args.seed, **masking)
+        by_scenario[name] = {h: evaluate_any_labs(rows[h], fold_of, ever_of, Recipe(), options)
+                             for h in rows}
+        print(any_labs_report(by_scenario[name], name))
+    print(f"Decision: {'ship' if should_ship(by_scenario) else 'do not ship'} the any-labs "
+          "model (rule: better new-onset AUPRC and Brier at every horizon, in every scenario).")
+    return 0
 
 
 if __name__ == "__main__":

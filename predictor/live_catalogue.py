@@ -74,7 +74,8 @@ def load_catalogue() -> LiveCatalogue:
             key=f.key, panel=f.panel.number, position=f.position, is_fraction=f.is_fraction,
             name=Texts.of(f, "name"), unit=Texts.of(f, "unit"), help_text=Texts.of(f, "help_text"),
             limits=FactorLimits(f.key, f.is_fraction, f.hard_min, f.hard_max, f.typical_min,
-                                f.typical_max, unit=f.unit_en or f.unit),
+                                f.typical_max, unit=f.unit_en or f.unit,
+                                cart_min=f.cart_min, cart_max=f.cart_max),
         )
         for f in Factor.objects.select_related("panel").order_by("position"))
     return LiveCatalogue(

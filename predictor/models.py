@@ -51,6 +51,14 @@ class Factor(models.Model):
     hard_max = models.FloatField(_("highest accepted value"))
     typical_min = models.FloatField(_("typical range from"))
     typical_max = models.FloatField(_("typical range to"))
+    # Issue 16 item 5: the warning range, from the development patients (migration 0005);
+    # the typical range above is the healthy adult range, shown as information only.
+    cart_min = models.FloatField(
+        _("unusual for CAR-T patients below"), null=True, blank=True,
+        help_text=_("Development patients' 0.5th percentile; empty: the typical range warns."))
+    cart_max = models.FloatField(
+        _("unusual for CAR-T patients above"), null=True, blank=True,
+        help_text=_("Development patients' 99.5th percentile; empty: the typical range warns."))
 
     class Meta:
         ordering = ["position"]

@@ -172,7 +172,9 @@ def factor_form(factor: Factor, **changes) -> dict:
     data = {f"{field}_{lang}": getattr(factor, f"{field}_{lang}") or ""
             for field in ("name", "unit", "help_text") for lang in ("zh_hans", "en")}
     data.update(hard_min=factor.hard_min, typical_min=factor.typical_min,
-                typical_max=factor.typical_max, hard_max=factor.hard_max)
+                typical_max=factor.typical_max, hard_max=factor.hard_max,
+                cart_min=factor.cart_min if factor.cart_min is not None else "",
+                cart_max=factor.cart_max if factor.cart_max is not None else "")
     data.update(changes)
     return data
 

@@ -143,14 +143,17 @@ def test_imputed_values_are_disclosed_with_the_median_used(client, tiny_models):
     assert body["imputed_values"] == {"ferritin": pytest.approx(median)}
 
 
-def test_a_value_outside_the_typical_range_is_flagged_by_name(client, tiny_models):
-    values = dict(ALL_VALUES, crp=300)
-
-    body = post(client, {"values": values, "horizon": 1}).json()
+def test_a_value_unusual_even_for_car_t_patients_is_flagged_by_name(client, tiny_models):
+    # CRP 300 mg/L is common in CRS (issue 16 item 5): only a value outside both the healthy
+    # and the development patients' range is flagged.
+    assert post(client, {"values": dict(ALL_VALUES, crp=300), "horizon": 1}).json()["warnings"] \
+        == []
+    body = post(client, {"values": dict(ALL_VALUES, crp=900), "horizon": 1}).json()
 
     assert body["warnings"] == [
-        "C-reactive protein (CRP): 300 mg/L is outside the typical range 0–10 mg/L; "
-        "please double-check it."]
+        "C-reactive protein (CRP): 900 mg/L is unusual even for CAR-T patients (usual range of "
+        "healthy adults and of the development CAR-T patients: 0–315.4 mg/L); please check the "
+        "value and its unit."]
 
 
 def test_a_percentage_string_is_converted_and_a_fraction_is_taken_as_is(client, tiny_models):
@@ -396,7 +399,7 @@ def test_a_result_comes_in_chinese(client, tiny_models):
 
 
 def test_results_name_factors_in_chinese_when_asked(client, tiny_models):
-    body = post(client, {"values": dict(ALL_VALUES, crp=300), "horizon": 1},
+    body = post(client, {"values": dict(ALL_VALUES, crp=900), "horizon": 1},
                 query="?lang=zh-hans").json()
 
     [warning] = body["warnings"]
@@ -465,7 +468,8 @@ def test_the_catalogue_in_english(client, db):
                                                                    ("1988-5", "mg/dL")]
     assert crp == {"key": "crp", "panel": 3, "position": 34, "name": "C-reactive protein (CRP)",
                    "unit": "mg/L", "help": "", "is_fraction": False,
-                   "hard": {"min": 0, "max": 1000}, "typical": {"min": 0, "max": 10}}
+                   "hard": {"min": 0, "max": 1000}, "typical": {"min": 0, "max": 10},
+                   "cart_range": {"min": 1.0, "max": 315.4}}
     neut = next(f for f in body["factors"] if f["key"] == "neutrophil_pct")
     assert neut["is_fraction"] and neut["unit"] == "fraction (0–1)"
     assert neut["hard"] == {"min": 0, "max": 1} and neut["typical"] == {"min": 0.4, "max": 0.75}

@@ -11,7 +11,7 @@ from predictor.inputs.validation import DEFAULT_LIMITS, check_values
 from predictor.scoring.batch import BatchRow
 from predictor.scoring.batch_intake import take_rows
 
-CYTOKINES = {"il2": 3.1, "il4": 2, "il6": 48.0, "il10": 7.2, "tnf_alpha": 4.4,
+CYTOKINES = {"il2": 3.1, "il4": 2, "il6": 48000.0, "il10": 7.2, "tnf_alpha": 4.4,
              "ifn_gamma": 12.0, "il17a": 600.0}
 
 

@@ -244,9 +244,9 @@ def test_the_unit_switch_relabels_the_units_at_once(live_server, transactional_d
     open_panel(browser, 3)
     unit = browser.find_element(By.ID, "unit-glucose")
     typical = browser.find_element(By.CSS_SELECTOR, "#about-glucose .field-typical")
-    assert (unit.text, typical.text) == ("mmol/L", "Typical: 3.9–6.1")
+    assert (unit.text, typical.text) == ("mmol/L", "Healthy adults: 3.9–6.1")
     browser.find_element(By.CSS_SELECTOR, 'label[for="id_units_1"]').click()  # US conventional
-    assert (unit.text, typical.text) == ("mg/dL", "Typical: 70.3–110")
+    assert (unit.text, typical.text) == ("mg/dL", "Healthy adults: 70.3–110")
     open_panel(browser, 4)
     assert browser.find_element(By.ID, "unit-il6").text == "pg/mL"  # no US unit: unchanged
     for key, value in CYTOKINES.items():

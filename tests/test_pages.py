@@ -268,10 +268,10 @@ def test_a_horizon_that_is_not_offered_is_refused_on_its_field(client, tiny_mode
     assert input_value(response, "il2") == "3.1"
 
 
-def test_typical_range_warnings_show_next_to_fields_even_with_errors(client, tiny_models):
-    response = client.post(EN, {**CYTOKINES, "il2": "x", "horizon": "1"})
-    assert "outside the typical range" in field_block(response, "il6")  # 48 pg/mL
-    assert "outside the typical range" not in field_block(response, "il4")  # 2.5 pg/mL
+def test_range_warnings_show_next_to_fields_even_with_errors(client, tiny_models):
+    response = client.post(EN, {**CYTOKINES, "il6": "48000", "il2": "x", "horizon": "1"})
+    assert "unusual even for CAR-T patients" in field_block(response, "il6")  # 48000 pg/mL
+    assert "unusual even" not in field_block(response, "il4")  # 2.5 pg/mL
 
 
 # --- the result ----------------------------------------------------------------------------------
@@ -363,10 +363,11 @@ def test_all_three_horizons_are_shown_side_by_side(client, tiny_models):
     assert html.count('class="inputs-used"') == 1
 
 
-def test_the_result_lists_values_outside_the_typical_range(client, tiny_models):
-    text = text_of(client.post(EN, {**CYTOKINES, "horizon": "1"}))
-    assert "Values outside the typical range" in text
-    assert re.search(r"IL-6 ?: 48 pg/mL is outside the typical range 0–10 pg/mL", text)
+def test_the_result_lists_values_unusual_even_for_car_t_patients(client, tiny_models):
+    assert "Values to check" not in text_of(client.post(EN, {**CYTOKINES, "horizon": "1"}))
+    text = text_of(client.post(EN, {**CYTOKINES, "il6": "150000", "horizon": "1"}))
+    assert "Values to check" in text
+    assert re.search(r"IL-6 ?: 150000 pg/mL is unusual even for CAR-T patients", text)
 
 
 @pytest.mark.parametrize("typed", ["45", "45%", "４５％"])
@@ -381,7 +382,8 @@ def test_a_percentage_is_typed_as_a_percent(client, tiny_models, typed):
 def test_a_percentage_given_as_a_fraction_is_flagged_not_misread(client, tiny_models):
     values = {**typical_middle(2), "neutrophil_pct": "0.45"}  # 0.45 % with a percent unit
     block = field_block(client.post(EN, {**values, "horizon": "1"}), "neutrophil_pct")
-    assert "0.45 % is outside the typical range 40–75 %" in block
+    assert "0.45 % is unusual even for CAR-T patients" in block
+    assert "11.39–98.31 %" in block
 
 
 def test_a_missing_model_gives_a_clear_503_page_with_the_values_kept(client, db):

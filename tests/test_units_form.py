@@ -137,10 +137,10 @@ def test_with_us_units_the_labels_and_typical_ranges_are_in_us_units(client, tin
     response = client.post(EN, {"glucose": "x", "units": "us", "horizon": "1"})
     glucose = field_block(response, "glucose")
     assert re.search(r'class="field-unit"[^>]*>mg/dL<', glucose)
-    assert "Typical: 70.3–110" in re.sub(r"\s+", " ", glucose)  # 3.9–6.1 mmol/L
+    assert "Healthy adults: 70.3–110" in re.sub(r"\s+", " ", glucose)  # 3.9–6.1 mmol/L
     albumin = field_block(response, "albumin")
     assert re.search(r'class="field-unit"[^>]*>g/dL<', albumin)
-    assert "Typical: 3.5–5.5" in re.sub(r"\s+", " ", albumin)
+    assert "Healthy adults: 3.5–5.5" in re.sub(r"\s+", " ", albumin)
     il6 = field_block(response, "il6")
     assert re.search(r'class="field-unit"[^>]*>pg/mL<', il6) and "data-unit-us" not in il6
     # Without the switch: SI, and both labels are there for the script to relabel.
@@ -166,7 +166,7 @@ def test_a_value_over_the_limits_shows_the_value_typed_and_its_si_equivalent(
 def test_a_typical_range_warning_shows_both_values(client, tiny_models):
     data = {**typical_middle(), **US_TYPED, "glucose": "200", "units": "us", "horizon": "1"}
     response = client.post(EN, data)
-    warning = "200 mg/dL = 11.1 mmol/L: 11.1012 mmol/L is outside the typical range"
+    warning = "200 mg/dL = 11.1 mmol/L: 11.1012 mmol/L is unusual even for CAR-T patients"
     assert warning in field_block(response, "glucose")
     assert f"Glucose: {warning}" in text_of(response)  # the result's list of flagged values
 

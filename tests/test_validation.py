@@ -3,6 +3,8 @@ request."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 
 import pytest
@@ -78,22 +80,33 @@ def test_a_value_in_the_typical_range_is_accepted_without_a_flag():
     assert check_value("crp", "5", CRP, percent_input=False) == (5.0, None, None)
 
 
-def test_a_value_outside_the_typical_range_is_accepted_and_flagged():
-    value, error, flag = check_value("crp", "300", CRP, percent_input=False)
+def test_without_a_car_t_range_the_typical_range_flags():
+    healthy_only = dataclasses.replace(CRP, cart_min=None, cart_max=None)
+    value, error, flag = check_value("crp", "300", healthy_only, percent_input=False)
     assert (value, error) == (300.0, None)
     with translation.override("en"):
         assert str(flag) == ("300 mg/L is outside the typical range 0–10 mg/L; "
                              "please double-check it.")
 
 
+def test_a_value_unusual_even_for_car_t_patients_is_accepted_and_flagged():
+    assert check_value("crp", "300", CRP, percent_input=False) == (300.0, None, None)
+    value, error, flag = check_value("crp", "900", CRP, percent_input=False)
+    assert (value, error) == (900.0, None)
+    with translation.override("en"):
+        assert str(flag) == ("900 mg/L is unusual even for CAR-T patients (usual range of healthy "
+                             "adults and of the development CAR-T patients: 0–315.4 mg/L); "
+                             "please check the value and its unit.")
+
+
 def test_a_message_is_worded_in_the_language_active_when_it_is_shown():
-    _, _, flag = check_value("crp", "300", CRP, percent_input=False)
+    _, _, flag = check_value("crp", "900", CRP, percent_input=False)
     _, error, _ = check_value("crp", "5000", CRP, percent_input=False)
     with translation.override("zh-hans"):
         chinese = (str(flag), str(error))
     with translation.override("en"):
         english = (str(flag), str(error))
-    assert "typical range" in english[0] and "accepted range" in english[1]
+    assert "unusual even for CAR-T" in english[0] and "accepted range" in english[1]
     assert all(any("\u4e00" <= ch <= "\u9fff" for ch in text) for text in chinese)
 
 
@@ -162,10 +175,16 @@ def test_a_percentage_beyond_0_100_is_refused_in_percent(raw, percent_input):
 
 
 def test_a_percentage_outside_its_typical_range_is_flagged_in_percent():
-    value, error, flag = check_value("neutrophil_pct", "90%", NEUT_PCT, percent_input=False)
+    healthy_only = dataclasses.replace(NEUT_PCT, cart_min=None, cart_max=None)
+    value, error, flag = check_value("neutrophil_pct", "90%", healthy_only, percent_input=False)
     assert value == pytest.approx(0.9) and error is None
     with translation.override("en"):
         assert str(flag) == "90 % is outside the typical range 40–75 %; please double-check it."
+    # with the CAR-T range (11.39-98.31 %), 90 % is usual and 99.5 % is not
+    assert check_value("neutrophil_pct", "90%", NEUT_PCT, percent_input=False)[2] is None
+    with translation.override("en"):
+        flag = str(check_value("neutrophil_pct", "99.5%", NEUT_PCT, percent_input=False)[2])
+    assert flag.startswith("99.5 % is unusual even for CAR-T patients") and "11.39–98.31 %" in flag
 
 
 def test_a_percent_sign_on_a_non_percentage_is_ignored():
@@ -176,12 +195,13 @@ def test_a_percent_sign_on_a_non_percentage_is_ignored():
 # --- check_values: all values and the five-value rule --------------------------------------------
 
 def test_valid_values_come_back_in_model_units_with_their_flags():
-    raw = dict(FIVE_CYTOKINES, neutrophil_pct="45%", crp="300", il17a="")
+    raw = dict(FIVE_CYTOKINES, neutrophil_pct="45%", crp="900", il17a="")
     result = check_values(raw, percent_input=False)
     assert result.ok
-    assert result.values == pytest.approx(dict(FIVE_CYTOKINES, neutrophil_pct=0.45, crp=300.0))
+    assert result.values == pytest.approx(dict(FIVE_CYTOKINES, neutrophil_pct=0.45, crp=900.0))
     assert "il17a" not in result.values  # empty means not entered
-    assert set(result.flags) == {"il6", "crp"}  # IL-6 40 pg/mL is above its typical 0–10
+    # IL-6 40 pg/mL is above the healthy 0-10 but usual in CAR-T patients; CRP 900 mg/L is not
+    assert set(result.flags) == {"crp"}
 
 
 def test_each_bad_value_is_reported_under_its_key():

@@ -67,7 +67,7 @@ class PanelAdmin(CatalogueAdmin):
 @admin.register(Factor)
 class FactorAdmin(CatalogueAdmin):
     list_display = ("position", "key", "name", "unit", "panel", "hard_min", "typical_min",
-                    "typical_max", "hard_max")
+                    "typical_max", "cart_min", "cart_max", "hard_max")
     list_display_links = ("position", "key")
     list_filter = ("panel",)
     search_fields = ("key", "name_en", "name_zh_hans")
@@ -77,6 +77,8 @@ class FactorAdmin(CatalogueAdmin):
         (_("Texts"), {"fields": ("name", "unit", "help_text")}),
         (_("Plausibility limits (model units; fractions 0–1)"),
          {"fields": ("hard_min", "typical_min", "typical_max", "hard_max")}),
+        (_("Unusual for CAR-T patients (warning range; model units)"),
+         {"fields": ("cart_min", "cart_max")}),
     )
 
 

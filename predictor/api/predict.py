@@ -38,6 +38,14 @@ in the language of ``?lang=en|zh-hans`` or else ``Accept-Language`` (Chinese by 
   number is then whether severe CRS persists); and
   ``converted``: for each value given in a unit other than the catalogue's, ``{"entered": 126,
   "unit": "mg/dL", "si": 6.9937..., "si_unit": "mmol/L"}`` (``si`` is what the model used).
+  Every prediction also carries ``value_use``: one ``{"key", "used", "reason", "reason_text"}``
+  per entered lab value (reason ``used``, ``outside_combination``, ``not_used_by_model`` or
+  ``no_complete_panel``), and ``completions``: with a context and labs that complete no panel
+  (the no-lab reference answers, combination ``"0"``, instead of a 400), the cheapest
+  combinations with their ``missing`` keys and the new-onset CV figures of their labs+context
+  file beside the reference's (``new_onset_cv``, ``no_lab_reference_new_onset_cv``, ``note``).
+  Range ``warnings`` name values outside both the healthy and the CAR-T range (``cart_range``
+  in the catalogue).
   400 ``{"errors": {"<key, context, crs_grade, day, units or __all__>": [...]}}``;
   415 when the body is not sent as JSON; 413 when it is too large; 503 when the slot the values
   need has no serving model or the model gave no valid result; 405 for any other method.
@@ -95,6 +103,7 @@ from predictor.scoring.prediction import (
 from predictor.scoring.prediction_log import record
 from predictor.scoring.registry import REGISTRY
 from predictor.scoring.shown_percent import shown_interval_end, shown_percent
+from predictor.scoring.value_use_words import completions_json, value_use_json
 
 def _read_body(request: HttpRequest) -> tuple[dict | None, JsonResponse | None]:
     """The JSON object posted, or the error response that says what is wrong with it."""
@@ -190,6 +199,8 @@ def _prediction_json(result: HorizonPrediction, catalogue: LiveCatalogue,
         "unused": list(result.unused),
         "imputed": list(result.imputed),
         "imputed_values": dict(result.imputed),
+        "value_use": value_use_json(result.value_use, result.combination),
+        "completions": completions_json(result.completions),
         "warnings": [_("%(factor)s: %(message)s") % {"factor": name(key), "message": message}
                      for key, message in annotate_flags(result.flags, conversions).items()]
         + [str(w.message) for w in result.range_warnings],
@@ -284,6 +295,9 @@ def catalogue_view(request: HttpRequest) -> JsonResponse:
             "help": str(f.help_text), "is_fraction": f.is_fraction,
             "hard": {"min": f.limits.hard_min, "max": f.limits.hard_max},
             "typical": {"min": f.limits.typical_min, "max": f.limits.typical_max},
+            # healthy range above is information; outside this one a value is flagged
+            "cart_range": {"min": f.limits.cart_min, "max": f.limits.cart_max}
+            if f.limits.uses_cart_range else None,
         } for f in catalogue.factors],
         "context": {
             "rule": _("Optional. Enter both or neither."),

@@ -17,6 +17,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from predictor.catalogue import FACTORS, FACTORS_BY_KEY, FactorSpec
+from predictor.inputs.cart_ranges_data import CART_RANGES
 
 # Full-width digits and punctuation as typed with a Chinese input method; the ideographic full
 # stop (what "." gives in a Chinese input mode) and the Arabic decimal separator are decimal points.
@@ -56,10 +57,35 @@ class FactorLimits:
     typical_min: float
     typical_max: float
     unit: str = ""
+    # The development CAR-T patients' 0.5-99.5 percentile (issue 16 item 5); None: not known,
+    # and the typical (healthy) range warns as before.
+    cart_min: float | None = None
+    cart_max: float | None = None
 
     @classmethod
     def from_spec(cls, spec: FactorSpec) -> FactorLimits:
-        return cls(spec.key, spec.is_fraction, *spec.hard, *spec.typical, unit=spec.unit)
+        cart = CART_RANGES.get(spec.key, (None, None))
+        return cls(spec.key, spec.is_fraction, *spec.hard, *spec.typical, unit=spec.unit,
+                   cart_min=cart[0], cart_max=cart[1])
+
+    @property
+    def uses_cart_range(self) -> bool:
+        return self.cart_min is not None and self.cart_max is not None
+
+    # A value is flagged only when it is unusual both for healthy adults and for CAR-T
+    # patients: a haemoglobin of 140 g/L is above most CAR-T patients' but not worth a check.
+    @property
+    def warn_min(self) -> float:
+        """Below this a value is flagged (the typical range alone where no CAR-T range)."""
+        if not self.uses_cart_range:
+            return self.typical_min
+        return min(self.cart_min, self.typical_min)
+
+    @property
+    def warn_max(self) -> float:
+        if not self.uses_cart_range:
+            return self.typical_max
+        return max(self.cart_max, self.typical_max)
 
 
 DEFAULT_LIMITS: dict[str, FactorLimits] = {f.key: FactorLimits.from_spec(f) for f in FACTORS}
@@ -266,6 +292,9 @@ _OUT_OF_RANGE = _("%(value)s %(unit)s is outside the accepted range %(low)s–%(
                   "Check the value and its unit.")
 _OUT_OF_TYPICAL = _("%(value)s %(unit)s is outside the typical range %(low)s–%(high)s %(unit)s; "
                     "please double-check it.")
+_UNUSUAL_FOR_CART = _("%(value)s %(unit)s is unusual even for CAR-T patients (usual range of "
+                      "healthy adults and of the development CAR-T patients: %(low)s–%(high)s "
+                      "%(unit)s); please check the value and its unit.")
 
 
 def _out_of_range(value: float, low: float, high: float, unit: str) -> Message:
@@ -274,11 +303,12 @@ def _out_of_range(value: float, low: float, high: float, unit: str) -> Message:
 
 
 def _flag(value: float, limits: FactorLimits, unit: str, scale: float = 1) -> Message | None:
-    if limits.typical_min <= value <= limits.typical_max:
+    # The one place the flag rule lives (batch_intake applies warn_min/warn_max column-wise).
+    if limits.warn_min <= value <= limits.warn_max:
         return None
-    return Message(_OUT_OF_TYPICAL, {
-        "value": _show(value * scale), "low": _show(limits.typical_min * scale),
-        "high": _show(limits.typical_max * scale), "unit": unit})
+    return Message(_UNUSUAL_FOR_CART if limits.uses_cart_range else _OUT_OF_TYPICAL, {
+        "value": _show(value * scale), "low": _show(limits.warn_min * scale),
+        "high": _show(limits.warn_max * scale), "unit": unit})
 
 
 def check_values(raw_values: Mapping[str, object], *,

@@ -15,7 +15,7 @@ import gc
 import logging
 from contextlib import contextmanager
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -39,6 +39,7 @@ from predictor.scoring.headline import labs_add_information
 from predictor.scoring.registry import REGISTRY, ServingModel, Snapshot
 from predictor.scoring.selection import choose_combination
 from predictor.scoring.trained_ranges import last_trained_day
+from predictor.scoring.value_use import completions
 
 __all__ = ["BatchRow", "RowOutcome", "BatchScores", "predict_batch", "score_batch", "no_cyclic_gc"]
 
@@ -198,6 +199,9 @@ class _Planner:
         entered = dict.fromkeys(group.keys, 0.0)  # the choice depends only on which keys
         selection = choose_combination(entered, medians=self._medians[(horizon, wanted)],
                                        max_imputed_fraction=settings.PRCRS_MAX_IMPUTED_FRACTION)
+        if selection is None and group.context:  # loose labs never block (issue 16)
+            return replace(self._reference_plan(horizon), ignored=group.keys,
+                           completions=completions(entered, self.snapshot, horizon))
         if selection is None:
             raise _no_combination_error(entered, self.catalogue)
         combination = selection.combination

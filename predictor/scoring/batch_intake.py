@@ -129,7 +129,9 @@ def _read_bucket(intake: Intake, rows, keys: tuple[str, ...], has_context: bool,
                  members: list[int], grades, days, limits, min_values: int) -> list[int]:
     """Add the bucket's rows that pass every check as a group; return the others' indices."""
     reference_only = has_context and not keys  # the no-lab reference needs no lab value
-    if not reference_only and (len(keys) < min_values or any(k not in limits for k in keys)):
+    # with grade and day, loose labs never block an answer: the at-least-five rule is for
+    # answers that rest on labs alone (issue 16, as in prediction.predict)
+    if (not has_context and len(keys) < min_values) or any(k not in limits for k in keys):
         return members
     flat = list(chain.from_iterable(rows[i].values.values() for i in members))
     if not set(map(type, flat)) <= _NUMBERS:
@@ -157,8 +159,9 @@ def _split(intake: Intake, keys, has_context: bool, index: np.ndarray, x: np.nda
     """The fine rows become a group; the others are returned to be checked one by one."""
     if fine.any():
         kept = x[fine]
-        typical_low = np.array([limits[k].typical_min for k in keys])
-        typical_high = np.array([limits[k].typical_max for k in keys])
+        # the flag rule of validation._flag: the CAR-T range where known, else the typical one
+        typical_low = np.array([limits[k].warn_min for k in keys])
+        typical_high = np.array([limits[k].warn_max for k in keys])
         intake.groups.append(RowGroup(
             keys, index[fine], kept, has_context,
             grade[fine] if has_context else None, day[fine] if has_context else None,
@@ -187,7 +190,7 @@ def _check_one_by_one(intake: Intake, rows, indices: list[int], limits, percent_
         checked_context = check_context(context)
         reference_only = context_given(context) and _nothing_entered(values)
         checked = check_values(values, limits=limits, percent_input=percent_input,
-                               min_values=0 if reference_only else min_values)
+                               min_values=0 if context_given(context) else min_values)
         if not checked.ok or not checked_context.ok:
             errors = dict(checked.errors)
             for key, messages in checked_context.errors.items():

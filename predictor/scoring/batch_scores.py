@@ -22,6 +22,7 @@ from predictor.scoring.headline import with_reference_headline
 from predictor.scoring.prediction import ContextGain, HorizonPrediction, ReferencePrediction
 from predictor.scoring.registry import ServingModel
 from predictor.scoring.trained_ranges import range_warnings
+from predictor.scoring.value_use import value_uses
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Plan:
     unused: tuple[str, ...] = ()
     context_gain: ContextGain | None = None
     context_model_missing: bool = False
+    completions: tuple = ()  # grade and day with labs that complete no panel (value_use)
 
     @property
     def reference_only(self) -> bool:
@@ -157,8 +159,11 @@ class BatchScores:
                 horizon=column.horizon, combination=plan.combination,
                 probability=column.probability[i], raw_probability=column.raw[i],
                 reference_n=column.n[i], reference_severe=column.severe[i],
-                model_version=plan.model.version_label, ignored=(), imputed={},
-                context=context, interval=(column.low[i], column.high[i]),
+                model_version=plan.model.version_label, ignored=plan.ignored, imputed={},
+                flags=flags if plan.ignored else {}, context=context,
+                interval=(column.low[i], column.high[i]),
+                value_use=value_uses(values, combination=plan.combination, used_keys=()),
+                completions=plan.completions,
                 range_warnings=range_warnings([plan.model.manifest], context))
         reference = None
         if column.reference[i] >= 0:
@@ -177,6 +182,8 @@ class BatchScores:
             interval=(column.low[i], column.high[i]), no_lab_reference=reference,
             labs_add_information=plan.labs_add_information, context_gain=plan.context_gain,
             unused=plan.unused, context_model_missing=plan.context_model_missing,
+            value_use=value_uses(values, combination=plan.combination,
+                                 used_keys=plan.model.factor_keys, unused_by_model=plan.unused),
             range_warnings=self.range_warnings(plan, column.reference[i], context)))
 
     def range_warnings(self, plan: Plan, reference: int, context) -> tuple:

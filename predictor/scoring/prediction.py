@@ -32,6 +32,7 @@ from predictor.scoring.headline import WithLabs, labs_add_information, with_refe
 from predictor.scoring.registry import REGISTRY, ServingModel, Snapshot
 from predictor.scoring.selection import Selection, cheapest_shortfall, choose_combination
 from predictor.scoring.trained_ranges import model_context, range_warnings
+from predictor.scoring.value_use import Completion, ValueUse, completions, value_uses
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class HorizonPrediction:
     contributions: tuple = ()
     # Published scores the entered values allow (predictor.bedside_scores), not this site's.
     bedside_scores: tuple = ()
+    value_use: tuple[ValueUse, ...] = ()  # every entered lab value: used or not, and why
+    completions: tuple[Completion, ...] = ()  # no panel complete: what would complete one
 
     @property
     def labs_change(self) -> float | None:
@@ -259,10 +262,12 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
     snapshot = REGISTRY.snapshot()
     catalogue = live_catalogue(snapshot.stamp)
     checked_context = check_context(context if isinstance(context, Mapping) else None)
-    reference_only = context_given(context if isinstance(context, Mapping) else None) \
-        and _nothing_entered(raw_values)
+    has_context = context_given(context if isinstance(context, Mapping) else None)
+    reference_only = has_context and _nothing_entered(raw_values)
+    # With grade and day, a few loose labs never block an answer (the no-lab reference gives
+    # it), so the at-least-five rule is only for answers that rest on labs alone.
     checked = check_values(raw_values, limits=catalogue.limits, percent_input=percent_input,
-                           min_values=0 if reference_only else settings.PRCRS_MIN_VALUES)
+                           min_values=0 if has_context else settings.PRCRS_MIN_VALUES)
     if not checked.ok or not checked_context.ok:
         errors = dict(checked.errors)
         for key, messages in checked_context.errors.items():
@@ -279,6 +284,10 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
         selection: Selection | None = choose_combination(
             checked.values, medians=_medians(snapshot, horizon, wanted),
             max_imputed_fraction=settings.PRCRS_MAX_IMPUTED_FRACTION)
+        if selection is None and ctx is not None:
+            results.append(_reference_for_loose_labs(snapshot, horizon, ctx, checked.values,
+                                                     checked.flags, scores, explain))
+            continue
         if selection is None:
             raise _no_combination_error(checked.values, catalogue)
         model = (snapshot.get(horizon, selection.combination, wanted) if ctx is not None
@@ -306,6 +315,8 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
             range_warnings=range_warnings(
                 [m.manifest for m in (model, reference_model) if m is not None and m.context],
                 ctx),
+            value_use=value_uses(checked.values, combination=selection.combination,
+                                 used_keys=model.factor_keys, unused_by_model=_unused(model)),
             bedside_scores=scores))
         if explain:  # explain the number shown: the reference's where it leads
             prediction = dataclasses.replace(prediction, contributions=(
@@ -336,3 +347,15 @@ def _reference_contributions(snapshot: Snapshot, horizon: int, ctx: dict[str, in
     if model is None:
         return ()
     return explain_inputs(model, model.input_vector((), model_context(model.manifest, ctx)))
+
+
+def _reference_for_loose_labs(snapshot: Snapshot, horizon: int, ctx: dict[str, int],
+                              values: Mapping[str, float], flags: Mapping[str, object],
+                              scores: tuple, explain: bool) -> HorizonPrediction:
+    """Grade and day with labs that complete no panel: the no-lab reference answers, every
+    entered value is listed as not used, and the nearest complete combinations are named."""
+    answer = _reference_alone(snapshot, horizon, ctx, explain)
+    return dataclasses.replace(
+        answer, ignored=tuple(values), flags=dict(flags), bedside_scores=scores,
+        value_use=value_uses(values, combination=REFERENCE_COMBINATION, used_keys=()),
+        completions=completions(values, snapshot, horizon))

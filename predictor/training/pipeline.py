@@ -213,10 +213,10 @@ def _training_description(rows, code, family, pretrained, n_covid) -> dict:
               "再冻结卷积层和注意力层进行微调" if family in ("net_pre", "ens_pre", "ens3") and pretrained
               else "；未预训练")
     return {
-        "en": (f"CAR-T development cohort (the CAR-T sheet given to train_models): {n_pat} patients, {len(rows)} patient-days with a day d+{rows.horizon}, "
+        "en": (f"CAR-T development cohort (the CAR-T sheet used for training): {n_pat} patients, {len(rows)} patient-days with a day d+{rows.horizon}, "
                f"{int(rows.y.sum())} severe (grade >= 3 on day d+{rows.horizon}); "
                f"{len(combination_factor_keys(code))} factors (panels {code}){pre_en}."),
-        "zh-hans": (f"CAR-T 开发队列（train_models 所用的 CAR-T 表）："
+        "zh-hans": (f"CAR-T 开发队列（训练所用的 CAR-T 表）："
                     f"{n_pat} 名患者，{len(rows)} 个有第 d+{rows.horizon} 天记录的患者日，其中 "
                     f"{int(rows.y.sum())} 个在第 d+{rows.horizon} 天为重度 CRS（≥3 级）；"
                     f"{len(combination_factor_keys(code))} 个指标（指标组 {code}）{pre_zh}。"),
@@ -233,10 +233,10 @@ def _context_description(rows, code) -> dict:
         what_en = f"{n} factors (panels {code}) plus today's CRS grade and the day since infusion"
         what_zh = f"{n} 个指标（指标组 {code}），加上当天 CRS 分级和输注后天数"
     return {
-        "en": (f"CAR-T development cohort (the CAR-T sheet given to train_models): {n_pat} "
+        "en": (f"CAR-T development cohort (the CAR-T sheet used for training): {n_pat} "
                f"patients, {len(rows)} patient-days with a day d+{rows.horizon}, "
                f"{int(rows.y.sum())} severe (grade >= 3 on day d+{rows.horizon}); {what_en}."),
-        "zh-hans": (f"CAR-T 开发队列（train_models 所用的 CAR-T 表）：{n_pat} 名患者，{len(rows)} "
+        "zh-hans": (f"CAR-T 开发队列（训练所用的 CAR-T 表）：{n_pat} 名患者，{len(rows)} "
                     f"个有第 d+{rows.horizon} 天记录的患者日，其中 {int(rows.y.sum())} 个在第 "
                     f"d+{rows.horizon} 天为重度 CRS（≥3 级）；{what_zh}。"),
     }

@@ -64,6 +64,7 @@ from predictor.sheets import (
     template_xlsx,
 )
 from predictor.sheets.memory_upload import BoundedMemoryUpload
+from predictor.sheets.input_columns import input_cells, input_columns
 from predictor.web.forms import HORIZON_TITLES
 from predictor.scoring.shown_percent import sheet_percent
 from predictor.risk_words.frequency import short_frequency
@@ -187,6 +188,8 @@ def _post(request: HttpRequest, context: dict):
                    view=action if action != "score" else "course",
                    language_form_id=CARRY_FORM_ID, switch_name=SWITCH_LANGUAGE)
     submission = Submission(course=course, rows=rows, patient=patient, fresh=fresh)
+    if fresh:  # the sheet box keeps what was pasted, so fixing one typo is one edit
+        context["pasted"] = request.POST.get("text", "")
     return ACTION_RUNNERS[action](request, context, submission)
 
 
@@ -548,13 +551,14 @@ def _result_table(names: dict[str, str], rows, outcomes, is_cohort: bool):
                     (f"ref{h}", _("%(horizon)s: without lab values (%%)") % {"horizon": title}),
                     (f"combination{h}", _("%(horizon)s: combination") % {"horizon": title}),
                     (f"model{h}", _("%(horizon)s: model version") % {"horizon": title})]
+    columns += input_columns(rows, names)  # what produced each prediction (issue 16)
     columns += [("imputed", _("Filled with the training median")),
                 ("ignored", _("Ignored")), ("notes", _("Notes")),
                 ("errors", _("Why this row was not scored"))]
     table = []
     for row, outcome in zip(rows, outcomes):
         line = {"patient": row.patient, "row": row.row, "day": row.day,
-                "crs_grade": row.crs_grade}
+                "crs_grade": row.crs_grade, **input_cells(row)}
         imputed, ignored = set(), set()
         for p in outcome.predictions:
             h = p.horizon

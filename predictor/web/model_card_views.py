@@ -34,6 +34,16 @@ from predictor.scoring.registry import REGISTRY, serving_calibration
 from predictor.scoring.trained_ranges import SPARSE_GRADE_ROWS, grade_rows, last_trained_day
 from predictor.scoring.shown_percent import shown_interval_end, shown_percent
 from predictor.web.card_bedside import bedside_comparison
+from predictor.web.model_card_tripod import tripod_context
+from predictor.web.model_card_words import (
+    DEVELOPER_COLUMNS,
+    MORE_EVALUATION_LABELS,
+    created_words,
+    model_type_words,
+    notes_for_page,
+    other_figure_label,
+    training_data_words,
+)
 
 # Metric keys in the order a clinician reads them, with their display names.
 METRIC_LABELS = {
@@ -56,6 +66,8 @@ EVALUATION_LABELS = {
     "external": _("external validation"), "holdout": _("held-out patients"),
     "test": _("test set"), "covid": _("COVID-19 cohort"),
 }
+
+EVALUATION_LABELS.update(MORE_EVALUATION_LABELS)  # no internal key on a card (issue 16)
 
 CONTEXT_INPUT_LABELS = {"crs_grade": _("Today's CRS grade (ASTCT 0–4)"),
                         "day": _("Day since CAR-T infusion")}
@@ -107,14 +119,17 @@ def metric_tables(metrics: object) -> tuple[list, list[dict], list[dict]]:
     if not any(isinstance(v, dict) for v in metrics.values()):
         metrics = {"": metrics}
     sets = {name: values for name, values in metrics.items() if isinstance(values, dict)}
-    keys = [k for k in METRIC_LABELS if any(k in v for v in sets.values())]
+    keys = [k for k in METRIC_LABELS if k not in DEVELOPER_COLUMNS
+            and any(k in v for v in sets.values())]
     headers = [{"key": k, "label": METRIC_LABELS[k]} for k in keys]
     rows, others = [], []
     for name, values in sets.items():
-        label = EVALUATION_LABELS.get(name, name) if name else ""
+        label = EVALUATION_LABELS.get(name, other_figure_label(name)) if name else ""
         if any(k in values for k in keys):
-            rows.append({"name": label, "cells": [_format(values.get(k)) for k in keys]})
-        rest = [{"label": k, "value": _format(v)} for k, v in values.items()
+            cells = [_format(values.get(k)) for k in keys]
+            rows.append({"name": label, "cells": cells,
+                         "labelled": [(METRIC_LABELS[k], c) for k, c in zip(keys, cells)]})
+        rest = [{"label": other_figure_label(k), "value": _format(v)} for k, v in values.items()
                 if k not in METRIC_LABELS and not isinstance(v, dict)]
         if rest:
             others.append({"name": label, "items": rest})
@@ -206,7 +221,8 @@ def model_card_context(mv: ModelVersion) -> dict:
     table = version_calibration(mv) if baseline else None
     metrics = manifest.get("metrics")
     headers, rows, others = metric_tables(metrics)
-    notes = localized(metrics.get("notes")) if isinstance(metrics, dict) else ""
+    notes = notes_for_page(metrics.get("notes"), localized(metrics.get("notes"))) \
+        if isinstance(metrics, dict) else ""
     catalogue = live_catalogue(current_stamp())
     inputs = [catalogue.by_key[k] for k in combination_factor_keys(mv.combination)
               if k in catalogue.by_key]
@@ -241,9 +257,9 @@ def model_card_context(mv: ModelVersion) -> dict:
                          if not mv.context else None),
         "mv": mv, "horizon_name": horizon_name(mv.horizon),
         "combination_name": combination_name,
-        "training_data": localized(manifest.get("training_data")),
-        "model_type": localized(manifest.get("model_type")),
-        "created_at": manifest.get("created_at"), "code_version": manifest.get("code_version"),
+        "training_data": training_data_words(localized(manifest.get("training_data"))),
+        "model_type": model_type_words(localized(manifest.get("model_type"))),
+        "created_at": created_words(manifest.get("created_at")), "code_version": manifest.get("code_version"),
         "metric_headers": headers, "metric_rows": rows, "metric_others": others,
         "metric_notes": notes, "inputs": inputs,
         "calibration_method": CALIBRATION_METHOD_NAMES.get(table.method, table.method)
@@ -254,6 +270,7 @@ def model_card_context(mv: ModelVersion) -> dict:
         "chart": calibration_chart(table) if table else None,
         "calibration_rows": calibration_rows(table) if table else [],
         "bedside_comparison": bedside_comparison(mv.horizon, metrics),
+        **tripod_context(mv, manifest),
     }
 
 

@@ -41,6 +41,8 @@ from predictor.web.bedside_scores_view import score_views
 from predictor.web.forms import HORIZON_TITLES, PredictionForm, show_number
 from predictor.web.result_explained import Explained, explained
 from predictor.web.risk_words_view import RiskWords, risk_words
+from predictor.web.print_view import printed_inputs
+from predictor.scoring.value_use_words import completion_lines, value_use_lines
 
 FORM_ID = "prediction-form"
 # The name of the language-switch buttons: a POST carrying it re-renders what was typed in the
@@ -136,6 +138,9 @@ class ResultView:
     explained: Explained | None = None  # why this number (predictor.web.result_explained)
     outcome: str = ""  # the outcome in words; persistence when today's grade is 3 or 4
     words: RiskWords | None = None  # natural frequency and icon array of 100
+    value_use: tuple = ()  # value_use_words.ValueUseLine per entered lab value
+    completions: tuple = ()  # value_use_words.CompletionLine: labs completed no panel
+    loose_labs: bool = False  # grade and day with labs that complete no panel
 
     @property
     def labs_points(self) -> int | None:
@@ -152,7 +157,7 @@ class ResultView:
 
     @property
     def inputs_key(self) -> tuple:
-        return self.combination, self.ignored, self.imputed
+        return self.combination, self.ignored, self.imputed, self.value_use, self.completions
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -191,7 +196,8 @@ def predict_page(request: HttpRequest) -> HttpResponse:
                 prediction_log.record(results, channel="web")
                 form.flags = annotate_flags(results[0].flags, entered.conversions)
                 context.update(_result_context(results, catalogue, form.flags,
-                                               entered.conversions))
+                                               entered.conversions),
+                               printed_inputs=printed_inputs(entered.values, catalogue))
         if "results" not in context:
             form.note_typical_range_flags(form.data)
     context.update(form=form, panels=form.panels(), context_rows=form.context_rows(),
@@ -252,7 +258,11 @@ def _result_view(result: HorizonPrediction, catalogue: LiveCatalogue) -> ResultV
             catalogue, [key for key in result.unused if key in catalogue.by_key])),
         context=dict(result.context) if has_context else None,
         has_context=has_context,
-        reference_only=has_context and result.combination == REFERENCE_COMBINATION,
+        reference_only=has_context and result.combination == REFERENCE_COMBINATION
+        and not result.completions,
+        loose_labs=bool(result.completions),
+        value_use=tuple(value_use_lines(result.value_use, result.combination, catalogue)),
+        completions=tuple(completion_lines(result.completions, catalogue)),
         context_model_missing=has_context and missing,
         labs_add_information=result.labs_add_information,
         no_lab_reference=_reference_view(result) if has_context else None,

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('predictor', '0004_api_keys'),
+        ('predictor', '0005_cart_ranges'),
     ]
 
     operations = [
