@@ -22,6 +22,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
@@ -31,8 +33,8 @@ from predictor.api.answers import ALL, api_view, error_answer, json_answer
 from predictor.api.rows_body import horizon_errors, read_rows_body, too_many_rows
 from predictor.catalogue import CRS_GRADE_RANGE, DAY_RANGE
 from predictor.cohorts.cohort_validation import UNDEFINED_REASONS, UNSCORED_REASONS
-from predictor.inputs.intake import sheet_course, whole_number
 from predictor.cohorts.course_scoring import DayRow, day_rows, score_rows, validate_rows
+from predictor.inputs.intake import sheet_course, whole_number
 from predictor.scoring.prediction import parse_horizons
 from predictor.sheets.memory_upload import BoundedMemoryUpload
 
@@ -96,7 +98,9 @@ def _rows_from_json(request: HttpRequest):
             continue
         patient = raw.get("patient")
         if isinstance(patient, (int, float)) and not isinstance(patient, bool):
-            patient = str(int(patient)) if float(patient).is_integer() else str(patient)
+            # NaN or Infinity (1e400) is no one's identifier; 12.0 is patient "12".
+            patient = (None if not math.isfinite(patient) else
+                       str(int(patient)) if float(patient).is_integer() else str(patient))
         if not isinstance(patient, str) or not patient.strip():
             problems.append(_("\"patient\" is missing: every row needs the patient's "
                               "identifier (not a name)."))
