@@ -183,10 +183,11 @@ def media_type(content_type: str) -> str | None:
 
 
 def left_to_the_api(request: HttpRequest, problem: str | None) -> bool:
-    """Whether a body the API will refuse anyway is left to it: the API answers any media type
-    other than JSON (or a sheet upload) with 415, whatever its charset says, so a charset it
-    would never read is no reason for a 400 there."""
-    if not request.path.startswith("/api/"):
+    """Whether a body the API will refuse anyway is left to it: the API answers a body of any
+    media type other than JSON (or a sheet upload) with 415, whatever its charset says, so a
+    charset it would never read is no reason for a 400 there. Only posted bodies: a GET's
+    unreadable header is still the request's problem."""
+    if not request.path.startswith("/api/") or request.method not in ("POST", "PUT", "PATCH"):
         return False
     original = request.META.get("prcrs.original_content_type", request.META.get("CONTENT_TYPE"))
     kind = media_type(original or "")

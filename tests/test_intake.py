@@ -103,3 +103,27 @@ def test_sheets_check_the_limits_an_admin_edited_like_the_form(client, tiny_mode
     forget_cached_catalogue()
     page = client.post("/en/course/", {"text": text, "action": "score"})
     assert "outside the accepted range" in page.content.decode()
+
+
+def test_a_validation_sheet_fails_per_row_like_json_rows(client, tiny_models):
+    header = "patient\tday\tcrs_grade\t" + "\t".join(CYTOKINES)
+    good = "\t".join(CYTOKINES.values())
+    bad = good.replace(CYTOKINES["il6"], "abc", 1)
+    lines = [header] + [f"P{p}\t{d}\t{(p + d) % 5}\t{bad if (p, d) == (1, 2) else good}"
+                        for p in range(4) for d in range(5)]
+    upload = SimpleUploadedFile("c.csv", ("\n".join(lines) + "\n").encode())
+    response = client.post("/api/v1/validate?lang=en", {"sheet": upload, "horizon": "1"})
+    assert response.status_code == 200, response.content
+    [failed] = response.json()["row_errors"]
+    assert failed["status"] == 400 and list(failed["errors"]) == ["il6"]
+    assert failed["id"] == 1 + 5 + 2 + 1  # the sheet row of P1's day 2
+
+
+def test_a_validation_sheet_without_a_day_in_a_row_is_still_refused_whole(client, tiny_models):
+    header = "patient\tday\t" + "\t".join(CYTOKINES)
+    good = "\t".join(CYTOKINES.values())
+    text = f"{header}\nP1\t0\t{good}\nP1\tx\t{good}\n"
+    upload = SimpleUploadedFile("c.csv", text.encode())
+    response = client.post("/api/v1/validate?lang=en", {"sheet": upload, "horizon": "1"})
+    assert response.status_code == 400
+    assert "day" in " ".join(response.json()["errors"]["sheet"]).lower()

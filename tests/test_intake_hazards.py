@@ -38,12 +38,13 @@ def test_form_answers_newline_in_a_number_with_a_form_error(client, tiny_models,
     assert 'id="error-summary"' in text and 'href="#id_il6"' in text
 
 
-@pytest.mark.parametrize("field", ["day", "crs_grade"])
+@pytest.mark.parametrize("field", ["day", "crs_grade", "patient"])
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
 def test_validation_api_refuses_non_finite_day_and_grade(client, tiny_models, field, number):
-    rows = [{"patient": "P1", "day": d, "crs_grade": 0, "values": CYTOKINES} for d in range(3)]
+    rows = [{"patient": 7, "day": d, "crs_grade": 0, "values": CYTOKINES} for d in range(3)]
+    given = {"day": 1, "crs_grade": 0, "patient": 7}[field]
     body = json.dumps({"rows": rows, "horizon": 1}).replace(
-        f'"{field}": {1 if field == "day" else 0}', f'"{field}": {number}', 1)
+        f'"{field}": {given}', f'"{field}": {number}', 1)
     assert number in body
     response = client.post("/api/v1/validate?lang=en", data=body,
                            content_type="application/json")

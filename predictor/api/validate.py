@@ -22,6 +22,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
@@ -31,8 +33,8 @@ from predictor.api.answers import ALL, api_view, error_answer, json_answer
 from predictor.api.rows_body import horizon_errors, read_rows_body, too_many_rows
 from predictor.catalogue import CRS_GRADE_RANGE, DAY_RANGE
 from predictor.cohorts.cohort_validation import UNDEFINED_REASONS, UNSCORED_REASONS
-from predictor.inputs.intake import sheet_course, whole_number
 from predictor.cohorts.course_scoring import DayRow, day_rows, score_rows, validate_rows
+from predictor.inputs.intake import failed_values, sheet_course, whole_number
 from predictor.scoring.prediction import parse_horizons
 from predictor.sheets.memory_upload import BoundedMemoryUpload
 
@@ -44,9 +46,9 @@ def validate_view(request: HttpRequest) -> JsonResponse:
     """Validate the active models on the posted cohort (see the module docstring)."""
     if (request.content_type or "").lower() == "multipart/form-data":
         request.upload_handlers = [BoundedMemoryUpload(request)]  # never a temporary file
-        rows, options, problem = _rows_from_sheet(request)
+        rows, options, refused, problem = _rows_from_sheet(request)
     else:
-        rows, options, problem = _rows_from_json(request)
+        (rows, options, problem), refused = _rows_from_json(request), {}
     if problem is not None:
         return problem
     try:
@@ -56,11 +58,11 @@ def validate_view(request: HttpRequest) -> JsonResponse:
     seed = _seed(options.get("seed", 0))
     if seed is None:
         return error_answer({"seed": [_("\"seed\" must be a whole number from 0 to %(max)d.") % {
-                 "max": MAX_SEED}]})
+            "max": MAX_SEED}]})
     over_limit = charge(request, predictions=len(rows))
     if over_limit is not None:
         return error_answer({ALL: [over_limit.message]}, status=429, **over_limit.headers)
-    outcomes = score_rows(rows, horizons)
+    outcomes = score_rows(rows, horizons, refused)
     report = validate_rows(rows, horizons, seed=seed, outcomes=outcomes)
     # Rows the models could not score are counted as "no_prediction" in the report; say which
     # and why, as the batch API does, so a centre can correct its sheet.
@@ -96,7 +98,9 @@ def _rows_from_json(request: HttpRequest):
             continue
         patient = raw.get("patient")
         if isinstance(patient, (int, float)) and not isinstance(patient, bool):
-            patient = str(int(patient)) if float(patient).is_integer() else str(patient)
+            # NaN or Infinity (1e400) is no one's identifier; 12.0 is patient "12".
+            patient = (None if not math.isfinite(patient) else
+                       str(int(patient)) if float(patient).is_integer() else str(patient))
         if not isinstance(patient, str) or not patient.strip():
             problems.append(_("\"patient\" is missing: every row needs the patient's "
                               "identifier (not a name)."))
@@ -137,24 +141,27 @@ def _rows_from_json(request: HttpRequest):
 
 
 def _rows_from_sheet(request: HttpRequest):
+    """(rows, options, refused rows by index, None) or (None, None, None, the 4xx answer)."""
     from predictor.fhir.course import course_from_upload, is_bundle_upload
     from predictor.sheets import SheetError, read_upload
 
     upload = request.FILES.get("sheet")
     if upload is None:
-        return None, None, error_answer({"sheet": [
+        return None, None, None, error_answer({"sheet": [
             _("Send the sheet in the form field \"sheet\".")]})
     try:
+        # A value that cannot be read fails its row (listed in row_errors), as in a JSON row.
         course = (course_from_upload(upload) if is_bundle_upload(upload)  # an EHR export
-                  else sheet_course(read_upload(upload, name=upload.name)))
+                  else sheet_course(read_upload(upload, name=upload.name), strict=False))
+        refused = failed_values(course)
     except SheetError as error:
-        return None, None, error_answer({"sheet": [str(p) for p in error.problems]})
+        return None, None, None, error_answer({"sheet": [str(p) for p in error.problems]})
     if not course.is_cohort:
-        return None, None, error_answer({"sheet": [_(
+        return None, None, None, error_answer({"sheet": [_(
             "Validation needs a cohort: add a column “patient” with an identifier per "
             "patient.")]})
     if len(course.rows) > settings.PRCRS_BATCH_MAX_ROWS:
-        return None, None, too_many_rows(len(course.rows))
+        return None, None, None, too_many_rows(len(course.rows))
     options = {"horizon": request.POST.get("horizon", "all"),
                "seed": request.POST.get("seed", "0")}
-    return day_rows(course), options, None
+    return day_rows(course), options, refused, None

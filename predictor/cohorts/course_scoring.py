@@ -21,8 +21,8 @@ import binascii
 import csv
 import io
 import zlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from django.utils.translation import gettext_lazy as _
 
@@ -65,11 +65,19 @@ def _context(row: DayRow) -> dict | None:
     return {"crs_grade": row.crs_grade, "day": row.day}
 
 
-def score_rows(rows: Sequence[DayRow], horizons: Iterable[int]) -> list[RowOutcome]:
-    """One RowOutcome per row, in order (per-row errors, never all-or-nothing). No side
-    effects: the caller decides what goes to the prediction log."""
-    return predict_batch([BatchRow(r.values, _context(r), r.id) for r in rows], list(horizons),
-                         percent_input=False)
+def score_rows(rows: Sequence[DayRow], horizons: Iterable[int],
+               refused: Mapping[int, dict] | None = None) -> list[RowOutcome]:
+    """One RowOutcome per row, in order (per-row errors, never all-or-nothing). ``refused``:
+    rows (by index) already known to be wrong, with their errors: they fail with a 400 and are
+    not scored. No side effects: the caller decides what goes to the prediction log."""
+    refused = refused or {}
+    kept = [i for i in range(len(rows)) if i not in refused]
+    scored = iter(predict_batch([BatchRow(rows[i].values, _context(rows[i]), rows[i].id)
+                                 for i in kept], list(horizons), percent_input=False))
+    if not refused:
+        return list(scored)
+    return [RowOutcome(i, row.id, errors=dict(refused[i]), status=400) if i in refused
+            else replace(next(scored), index=i) for i, row in enumerate(rows)]
 
 
 def reference_of(prediction) -> float | None:

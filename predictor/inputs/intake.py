@@ -20,11 +20,12 @@ from collections.abc import Mapping
 
 from predictor.inputs.context import ALL, whole_number
 from predictor.inputs.validation import FactorLimits, NotANumber, parse_number
-from predictor.sheets import Course, Sheet, read_course
+from predictor.sheets import Course, Sheet, SheetError, read_course
+from predictor.sheets.course import MAX_PROBLEMS_RAISED
 from predictor.sheets.headers import FACTOR
 
-__all__ = ["ALL", "NotANumber", "live_limits", "parse_number", "row_errors", "sheet_course",
-           "whole_number"]
+__all__ = ["ALL", "NotANumber", "failed_values", "live_limits", "parse_number", "row_errors",
+           "sheet_course", "whole_number"]
 
 
 def live_limits() -> Mapping[str, FactorLimits]:
@@ -42,6 +43,18 @@ def sheet_course(sheet: Sheet, *, system: str = "si", require_day: bool = True,
     problems always raise; ``strict=False`` keeps each row's problems on that row)."""
     return read_course(sheet, system=system, limits=live_limits(), require_day=require_day,
                        strict=strict)
+
+
+def failed_values(course: Course) -> dict[int, dict[str, list]]:
+    """For a batch read of ``course`` (``strict=False``): the rows whose only problems are values
+    that cannot be read, by index, with their errors; each fails alone, as a JSON row does.
+    Problems that place a row in the course (its day, grade or patient, a value without a
+    header) still refuse the sheet: raises SheetError with them."""
+    values = {column.label for column in course.columns if column.kind == FACTOR}
+    placing = [p for row in course.rows for p in row.problems if p.column not in values]
+    if placing:
+        raise SheetError(placing[:MAX_PROBLEMS_RAISED])
+    return {i: row_errors(course, row) for i, row in enumerate(course.rows) if row.problems}
 
 
 def row_errors(course: Course, row) -> dict[str, list]:

@@ -9,12 +9,11 @@ import zlib
 from collections.abc import Iterator
 from xml.etree.ElementTree import Element, ParseError
 
-from xml.sax import SAXException
-from xml.sax.handler import ContentHandler
+from xml.parsers import expat
 
-from defusedxml import DefusedXmlException
+from defusedxml import (DefusedXmlException, DTDForbidden, EntitiesForbidden,
+                        ExternalReferenceForbidden)
 from defusedxml.ElementTree import iterparse
-from defusedxml.expatreader import DefusedExpatParser
 from django.utils.translation import gettext_lazy as _
 
 from predictor.sheets.budget import ReadBudget
@@ -25,7 +24,7 @@ _UNSAFE = _("This .xlsx file holds XML declarations (a DTD or entities) that a w
             "has; it was not read. Open it in Excel and save it again.")
 
 
-_BROKEN_ERRORS = (ParseError, SAXException, ValueError, EOFError, OSError, RuntimeError,
+_BROKEN_ERRORS = (ParseError, expat.ExpatError, ValueError, EOFError, OSError, RuntimeError,
                   zipfile.BadZipFile, zlib.error)
 
 
@@ -79,32 +78,75 @@ def local(qualified: str) -> str:
     return qualified.rpartition(":")[2]
 
 
-class Collector(ContentHandler):
-    """A SAX handler that gathers finished items (rows, strings) in ``ready`` for ``feed``."""
+class Collector:
+    """A handler for ``feed``: expat calls ``startElement(name, attributes)``,
+    ``endElement(name)`` and ``characters(text)``; finished items (rows, strings) go to
+    ``ready``."""
 
     def __init__(self):
-        super().__init__()
         self.ready: list = []
+
+    def startElement(self, name, attrs):  # noqa: N802 - the SAX names, so it reads as SAX
+        pass
+
+    def endElement(self, name):  # noqa: N802
+        pass
+
+    def characters(self, content):
+        pass
 
 
 _CHUNK = 64 * 1024
 
 
+def _forbid_doctype(name, sysid, pubid, has_internal_subset):
+    raise DTDForbidden(name, sysid, pubid)
+
+
+def _forbid_entity(name, is_parameter, value, base, sysid, pubid, notation_name):
+    raise EntitiesForbidden(name, value, base, sysid, pubid, notation_name)
+
+
+def _forbid_unparsed_entity(name, base, sysid, pubid, notation_name):
+    raise EntitiesForbidden(name, None, base, sysid, pubid, notation_name)
+
+
+def _forbid_external(context, base, sysid, pubid):
+    raise ExternalReferenceForbidden(context, base, sysid, pubid)
+
+
+def _hardened_expat(handler: Collector):
+    """An expat parser wired straight to ``handler``, hardened as defusedxml's expat reader is
+    (no DTD, no entity declaration, no external reference: defusedxml's own exceptions), but
+    without the SAX layer in between: a 10,000-row sheet has a million elements, and that
+    layer cost a third of the time."""
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _forbid_doctype
+    parser.EntityDeclHandler = _forbid_entity
+    parser.UnparsedEntityDeclHandler = _forbid_unparsed_entity
+    parser.ExternalEntityRefHandler = _forbid_external
+    parser.buffer_text = True
+    parser.StartElementHandler = handler.startElement
+    parser.EndElementHandler = handler.endElement
+    parser.CharacterDataHandler = handler.characters
+    return parser
+
+
 def feed(source, handler: Collector, budget: ReadBudget) -> Iterator:
     """Parse ``source`` (a binary file object) chunk by chunk with ``handler``, yielding the
-    items it has finished after each chunk: a SAX parser on expat, with no DTD, entity or
-    external reference allowed (defusedxml), several times faster than building elements for a
-    sheet of hundreds of thousands of cells."""
-    parser = DefusedExpatParser(forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    parser.setContentHandler(handler)
+    items it has finished after each chunk, with no DTD, entity or external reference allowed;
+    several times faster than building elements for a sheet of hundreds of thousands of
+    cells."""
+    parser = _hardened_expat(handler)
     try:
         while chunk := source.read(_CHUNK):
-            parser.feed(chunk)
+            parser.Parse(chunk, False)
             budget.check_now()
             if handler.ready:
                 yield from handler.ready
                 handler.ready.clear()
-        parser.close()
+        parser.Parse(b"", True)
     except Exception as error:  # noqa: BLE001
         raise _refusal(error) from None
     yield from handler.ready
