@@ -239,6 +239,17 @@ def test_the_codes_page_lists_every_factor_in_both_languages(client, db):
         assert "26881-3" in html and name in html
 
 
+
+def test_every_recorded_source_belongs_to_a_listed_code_and_the_page_names_it(client, db):
+    from predictor.interop.codes import CHECKED
+
+    listed = {c.code for codes in FACTOR_CODES.values() for c in codes if c.system == LOINC}
+    assert set(CHECKED) <= listed, set(CHECKED) - listed  # no source left for a dropped code
+    html = client.get("/en/codes/").content.decode()
+    for code in listed & set(CHECKED):
+        # the page shows where each confirmed code was checked (its listing's address)
+        assert CHECKED[code].split(" ")[0] in html, code
+
 def test_predict_is_rate_limited_like_the_api_with_an_operation_outcome(client,
                                                                        tiny_context_models,
                                                                        settings):

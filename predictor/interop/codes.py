@@ -175,13 +175,19 @@ CONTEXT_CODES: dict[str, tuple[Code, ...]] = {
 INFUSION = Code(INFUSION_CODE, "CAR-T cell infusion (Procedure.performedDateTime)", (),
                 system=SITE)
 
-# Where each LOINC code was found, with its meaning, in a public listing (a LOINC code listing,
-# or a laboratory's test catalogue naming the code for the same test). Codes not in this table
-# could not be confirmed during development: docs/integration.md says so beside each.
+# Where each LOINC code was found, with its meaning, in a public listing: a LOINC term or panel
+# page, an HL7 FHIR implementation guide or value set using the code with its LOINC display, or
+# a laboratory's test catalogue naming the code for the same test (same analyte, property and
+# specimen). Codes not in this table could not be confirmed during development:
+# docs/integration.md says so beside each.
 _CBC = "https://loinc.org/58410-2/ (LOINC CBC panel: the term with its example UCUM unit)"
 _CMP = ("https://ltd.aruplab.com/Tests/Pub/0020408 (ARUP comprehensive metabolic panel, "
         "component LOINC)")
 _BMP = "https://www.clinicaldiagnosticlab.com/basic-metabolic-panel (component LOINC)"
+# The HL7 CTCAE IG's CBC example: each code with its LOINC long name and unit, instances
+# r201-8..13 rendered at https://build.fhir.org/ig/standardhealth/fsh-ae/Observation-r201-N.html
+_DIFF = ("github.com/standardhealth/fsh-ae input/fsh/EX_Examplepersona2_CBC201.fsh (HL7 CTCAE "
+         "IG CBC example, instance ")
 CHECKED: dict[str, str] = {
     "26881-3": "https://labs.northwell.edu/epic/test/1774 (Interleukin-6, LOINC 26881-3)",
     "26848-2": "https://www.healthassure.in/codes/loinc-26848-2-interleukin-10-massvol",
@@ -204,6 +210,53 @@ CHECKED: dict[str, str] = {
     "14804-9": "https://mml.testcatalog.org/show/LD (Mayo Clinic Laboratories LDH, result LOINC "
                "14804-9)",
     "3255-7": "https://bjhlab.testcatalog.org/show/4383 (Fibrinogen, Plasma, LOINC 3255-7)",
+    "2532-0": "http://www.labcatalog.net/tests/?test=20668 (Labcorp Oklahoma test directory: "
+              "Lactate Dehydrogenase (LDH), lactate-pyruvate, serum or lithium-heparin plasma, "
+              "LOINC 2532-0)",
+    "33959-8": "http://www.labcatalog.net/tests?test=23226 (Labcorp Oklahoma test directory: "
+               "Procalcitonin, plasma or serum, LOINC 33959-8)",
+    "30934-4": "https://billingscliniclaboratory.testcatalog.org/show/Billings-Clinic-4693 "
+               "(B-Type Natriuretic Peptide (BNP), Plasma, pg/mL, LOINC 30934-4)",
+    "14979-9": "https://www.machaondiagnostics.com/test/aptt (aPTT, citrated plasma, seconds, "
+               "LOINC 14979-9)",
+    "3173-2": "https://build.fhir.org/ig/paciowg/sample-data-fsh/branches/"
+              "connectathon-january-2026/Observation-betsysmith-johnson01-obs-aptt-coag-panel"
+              ".json (LOINC 3173-2 \"aPTT in Blood by Coagulation assay\", 28.5 s)",
+    "770-8": "https://hl7.org/fhir/us/core/STU5/Observation-neutrophils.html (US Core example: "
+             "LOINC 770-8 \"Neutrophils/100 leukocytes in Blood by Automated count\", %); "
+             + _DIFF + "r201-8)",
+    "751-8": _DIFF + "r201-9: 751-8 \"Neutrophils [#/volume] in Blood by Automated count\", "
+             "10*9/L)",
+    "731-0": "https://loinc.org/731-0 (LOINC term: automated absolute lymphocyte count); "
+             + _DIFF + "r201-11: 731-0 \"Lymphocytes [#/volume] in Blood by Automated count\", "
+             "10*9/L)",
+    "736-9": _DIFF + "r201-10: 736-9 \"Lymphocytes/100 leukocytes in Blood by Automated count\", "
+             "%)",
+    "5905-5": _DIFF + "r201-12: 5905-5 \"Monocytes/100 leukocytes in Blood by Automated count\", "
+              "%)",
+    "742-7": _DIFF + "r201-13: 742-7 \"Monocytes [#/volume] in Blood by Automated count\", "
+             "10*9/L)",
+    "1751-7": "https://build.fhir.org/ig/hl7-eu/protect-child/ObservationDefinition-"
+              "LabTestExample1.json (LOINC 1751-7 \"Albumin [Mass/volume] in Serum or Plasma\", "
+              "g/dL)",
+    "14682-9": "https://hl7.org/fhir/uv/cpg/ValueSet-ckd-valueset-creatinine.html (HL7 CPG value "
+               "set: 14682-9 \"Creatinine [Moles/volume] in Serum or Plasma\")",
+    "2324-2": "https://build.fhir.org/ig/hl7ch/ch-epreg/Observation-UC1-GGT-20250205.json.html "
+              "(HL7 Switzerland example: LOINC 2324-2 \"Gamma glutamyl transferase [Enzymatic "
+              "activity/volume] in Serum or Plasma\", U/L)",
+    "14749-6": "https://hl7.org/fhir/uv/livd/2024Jan/ConceptMap-66a4034b-6cc6-46ed-be83-"
+               "343dfc51f2d7.html (HL7 LIVD: mmol/L serum/plasma glucose -> 14749-6 \"Glucose "
+               "[Moles/volume] in Serum or Plasma\")",
+    "3084-1": "https://github.com/obophenotype/human-phenotype-ontology/issues/3553 (LOINC "
+              "3084-1 \"Urate [Mass/volume] in Serum or Plasma\")",
+    "2000-8": "github.com/noctiz89/CDE-Katalog input/fsh/C_CommonDataElements/Laboratory/"
+              "CDE_calciumInSerumOrPlasmaMoleConcentration.fsh (2000-8 \"Calcium [Moles/volume] in "
+              "Serum or Plasma\", umol/L or mmol/L)",
+    "14927-8": "github.com/HL7LT/ig-lt-lab input/fsh/profiles/triglycerides-lab-lt.fsh (HL7 "
+               "Lithuania profile: 14927-8 \"Triglyceride [Moles/volume] in Serum or Plasma\", "
+               "mmol/L)",
+    "2571-8": "https://build.fhir.org/observation-example-triglycerides.xml.html (FHIR core "
+              "example Observation/triglycerides: LOINC 2571-8, 219 mg/dL)",
 }
 
 
