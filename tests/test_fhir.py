@@ -264,3 +264,13 @@ def test_predict_is_rate_limited_like_the_api_with_an_operation_outcome(client,
         assert outcome.issue[0].code == "throttled"
     finally:
         LIMITER.reset()
+
+
+def test_the_note_carries_the_bedside_scores_as_published_scores(client, tiny_context_models):
+    # LDH 300 U/L x CRP 50 mg/L (5 mg/dL) / platelets 100: m-EASIX 15, beside the cytokines.
+    extra = [observation("ldh", 300.0), observation("crp", 50.0), observation("platelets", 100.0)]
+    answer = risk(post(client, day_bundle(VALUES, grade=1, day=4, extra=extra)))
+    notes = [n.text for n in answer.note]
+    [m_easix] = [n for n in notes if n.startswith("m-EASIX")]
+    assert m_easix.startswith("m-EASIX 15 (log2 3.91;") and "not this site's model" in m_easix
+    assert not any(n.startswith("EASIX") for n in notes)  # no creatinine, no EASIX

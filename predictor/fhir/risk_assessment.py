@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 
 from fhir.resources.R4B.riskassessment import RiskAssessment
 
+from predictor.bedside_scores.wording import log2_text, not_this_site, value_text
 from predictor.fhir.observations import Inputs
 from predictor.fhir.outcome import say
 from predictor.fhir.scoring import FhirPrediction
@@ -80,6 +81,11 @@ def notes(prediction: FhirPrediction) -> list[str]:
     if first.context is None:
         out.append(_("Today's CRS grade and the day since infusion were not given; with them the "
                      "estimate is usually more accurate."))
+    for score in first.bedside_scores:  # published scores, said to be no part of the model
+        out.append(say(_("%(name)s %(value)s (log2 %(log2)s; %(source)s). %(caveat)s"),
+                       name=score.score.name, value=value_text(score.value),
+                       log2=log2_text(score), source=score.score.source,
+                       caveat=not_this_site()))
     out.extend(inputs.left_out)
     if inputs.ignored:
         out.append(say(_("Ignored (codes the catalogue does not list): %(items)s."),
