@@ -204,7 +204,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 2_62
 # PrCRS: where model files live and how inference runs.
 PRCRS_BUNDLED_MODELS_DIR = Path(env_str("PRCRS_BUNDLED_MODELS_DIR", str(BASE_DIR / "models_store")))
 PRCRS_MODELS_DIR = Path(env_str("PRCRS_MODELS_DIR", str(VAR_DIR / "models")))
-PRCRS_DEVICE = env_str("PRCRS_DEVICE", "auto")  # auto | cpu | cuda
+# auto | cpu | cuda. auto: single predictions on the CPU (a one-row forward is ~4x slower on
+# CUDA, launches and copies), batch forwards of PRCRS_CUDA_BATCH_ROWS rows or more on CUDA where
+# there is one (predictor.scoring.device_routing). The crossover was not measured here: 2,000
+# rows is a cautious default (a 20,000-row batch is ~3x faster on an H200).
+PRCRS_DEVICE = env_str("PRCRS_DEVICE", "auto")
+PRCRS_CUDA_BATCH_ROWS = env_int("PRCRS_CUDA_BATCH_ROWS", 2000)
 PRCRS_TORCH_THREADS = env_int("PRCRS_TORCH_THREADS", 1)
 # Threads for one batch's large forwards (512 rows or more: a cohort sheet, the batch API). On an
 # idle machine 2 threads take a third off a 10,000-row batch; on cores busy with other requests
