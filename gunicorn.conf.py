@@ -93,6 +93,7 @@ logconfig_dict = {
 def post_worker_init(worker) -> None:
     """Load every active model in this worker before it accepts a request."""
     from django.db import connections
+    from django.urls import get_resolver
 
     from predictor.live_catalogue import live_catalogue
     from predictor.scoring.long_lived import freeze_long_lived_objects
@@ -119,6 +120,9 @@ def post_worker_init(worker) -> None:
         loading.set()
         # Requests run on other threads with their own connections; don't keep this one open.
         connections.close_all()
+    # The URLconf imports every view module on the first request it resolves (a slow first
+    # answer from each new worker): import them now, so they are frozen with the rest.
+    get_resolver().url_patterns
     # What is loaded now lives as long as the worker: out of the garbage collector's walks,
     # which otherwise stalled a request for 100-300 ms now and then (the p99 at c=1).
     frozen = freeze_long_lived_objects()

@@ -475,6 +475,7 @@ def wrk(url: str, concurrency: int, seconds: float, *, post_json_body: bytes | N
             found.group(2)]
 
     return {"rps": float(grab(r"Requests/sec:\s+([\d.]+)")),
+            "requests": int(grab(r"(\d+) requests in")),
             "median_ms": ms(grab(r"50%\s+([\d.]+\w+)")), "p99_ms": ms(grab(r"99%\s+([\d.]+\w+)")),
             "non_2xx": int(grab(r"Non-2xx or 3xx responses:\s+(\d+)")),
             "socket_errors": grab(r"Socket errors:\s+(.*)", "none")}
@@ -527,6 +528,31 @@ def checkout_of(rev: str, work: Path) -> Path:
     return folder
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (their own, not their children's)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def served_with_cpu(site: LoopbackSite, run) -> dict:
+    """``run()``'s wrk figures plus ``cpu_ms``: the server's CPU (master and workers) per
+    answered request during the run. Less at the mercy of other load on the machine than the
+    throughput: a busy machine slows the server, it does not make it do more work."""
+    pids = [site.process.pid, *site.worker_pids()]
+    before = cpu_seconds(pids)
+    result = run()
+    used = cpu_seconds(pids) - before
+    result["cpu_ms"] = used * 1000 / result["requests"] if result.get("requests") else float("nan")
+    return result
+
+
 def request_path(sites: list[tuple[str, LoopbackSite]], *, concurrency: int, seconds: float,
                  rounds: int) -> dict[str, dict]:
     """Per site: the JSON API's throughput at ``concurrency`` as a share of the same server's
@@ -540,9 +566,11 @@ def request_path(sites: list[tuple[str, LoopbackSite]], *, concurrency: int, sec
         wrk_run(site, body, concurrency, 2)
     for _ in range(rounds):
         for label, site in sites:
-            runs[label]["floor"].append(wrk(f"http://127.0.0.1:{site.port}/healthz",
-                                            concurrency, seconds))
-            runs[label]["api"].append(wrk_run(site, body, concurrency, seconds))
+            floor_url = f"http://127.0.0.1:{site.port}/healthz"
+            runs[label]["floor"].append(served_with_cpu(
+                site, lambda: wrk(floor_url, concurrency, seconds)))
+            runs[label]["api"].append(served_with_cpu(
+                site, lambda: wrk_run(site, body, concurrency, seconds)))
             runs[label]["one"].append(wrk_run(site, body, 1, seconds))
     out = {}
     for label, found in runs.items():
@@ -552,6 +580,8 @@ def request_path(sites: list[tuple[str, LoopbackSite]], *, concurrency: int, sec
             "api_rps": statistics.median(r["rps"] for r in found["api"]),
             "share": statistics.median(shares) if shares else float("nan"),
             "shares": shares,
+            "floor_cpu_ms": statistics.median(r["cpu_ms"] for r in found["floor"]),
+            "api_cpu_ms": statistics.median(r["cpu_ms"] for r in found["api"]),
             "one_median_ms": statistics.median(r["median_ms"] for r in found["one"]),
             "one_p99_ms": statistics.median(r["p99_ms"] for r in found["one"]),
             "one_p99s": [r["p99_ms"] for r in found["one"]],
@@ -568,6 +598,9 @@ def print_request_path(results: dict[str, dict], concurrency: int) -> None:
         print(f"      c={concurrency}: API {r['api_rps']:.0f} predictions/s = "
               f"{r['share']:.2f} of the floor (/healthz {r['floor_rps']:.0f}/s); per round "
               + ", ".join(f"{x:.2f}" for x in r["shares"]) + " (target >= 0.5)")
+        print(f"      server CPU per answer at c={concurrency}: /healthz {r['floor_cpu_ms']:.2f} ms, "
+              f"API {r['api_cpu_ms']:.2f} ms (floor/API {r['floor_cpu_ms'] / r['api_cpu_ms']:.2f}; "
+              "the client's CPU not counted)")
         print(f"      c=1: API median {r['one_median_ms']:.2f} ms, p99 {r['one_p99_ms']:.2f} ms; "
               "per round p99 " + ", ".join(f"{x:.1f}" for x in r["one_p99s"])
               + " ms (target p99 < 10 ms)")

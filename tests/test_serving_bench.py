@@ -35,5 +35,6 @@ def test_the_request_path_section_measures_the_api_against_the_floor(wrk, tmp_pa
     assert 0 < found["share"] < 5
     assert math.isfinite(found["one_p99_ms"]) and found["one_p99_ms"] >= found["one_median_ms"]
     assert found["errors"] == 0
+    assert 0 < found["floor_cpu_ms"] < found["api_cpu_ms"]
     print_request_path(results, 2)
     assert "of the floor" in capsys.readouterr().out
