@@ -25,8 +25,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 # Debian packages: gettext for compilemessages, Chromium and its driver for the browser tests,
-# nginx for the lockout test behind the proxy (tests/test_lockout.py, part of `make test`).
-# Under CI a test whose tool is missing fails (tests/required_tools.py): install them all.
+# nginx for the lockout test behind the proxy (tests/test_lockout.py, part of `make test`),
+# node/npm for the FHIR test server, wrk for the serving benchmark's request-path section
+# (tests/test_serving_bench.py). Under CI a test whose tool is missing fails
+# (tests/required_tools.py): install them all.
 system-packages:
 	@missing=""; \
 	command -v msgfmt >/dev/null || missing="$$missing gettext"; \
@@ -35,6 +37,7 @@ system-packages:
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \

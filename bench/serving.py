@@ -23,7 +23,14 @@ tests' and said so in the output). Then:
 (f) with wrk (a C load generator, so the client takes little of the 2 cores): the single
     prediction at concurrency 1 and 16, "before" (the model files of the release before the
     clinical-context work, git revision BEFORE_REV, with the prediction log written inside the
-    request) and "after" (these files, the log written by a thread per worker), in this run.
+    request) and "after" (these files, the log written by a thread per worker), in this run;
+(g) with wrk, the request path: the JSON API's throughput at concurrency N as a share of the
+    same server's floor (``/healthz``: gunicorn, WSGI and the first middleware, no view), and
+    the API's median and p99 at concurrency 1, with gunicorn.conf.py as shipped and the rate
+    limits, the API-key check and the prediction log on; ``--before-rev REV`` runs the code of
+    another revision beside this one in the same rounds. ``--request-path`` runs (g) alone:
+
+    .venv/bin/python bench/serving.py --request-path [--before-rev REV] [--path-rounds 3]
 
 ``LoopbackSite`` is also what tests/test_serving_faults.py uses to run the site.
 """
@@ -97,8 +104,10 @@ class LoopbackSite:
     """PrCRS web under gunicorn on 127.0.0.1 with a scratch database and models directory."""
 
     def __init__(self, work: Path, bundled: Path, *, workers: int = 2, threads: int = 4,
-                 database_url: str | None = None, env: dict[str, str] | None = None):
+                 database_url: str | None = None, env: dict[str, str] | None = None,
+                 root: Path = ROOT):
         self.work = work
+        self.root = root  # the checkout whose code runs (another revision's, for a "before")
         self.port = free_port()
         self.workers = workers
         self.db_dir = work / "db"
@@ -129,12 +138,12 @@ class LoopbackSite:
 
     def migrate(self) -> None:
         self.db_dir.mkdir(parents=True, exist_ok=True)
-        subprocess.run([str(PYTHON), "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT,
+        subprocess.run([str(PYTHON), "manage.py", "migrate", "--noinput", "-v0"], cwd=self.root,
                        env=self.env, check=True, capture_output=True, timeout=300)
 
     def start(self, timeout: float = 180) -> None:
         self._log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([str(GUNICORN), "-c", "gunicorn.conf.py"], cwd=ROOT,
+        self.process = subprocess.Popen([str(GUNICORN), "-c", "gunicorn.conf.py"], cwd=self.root,
                                         env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -439,15 +448,19 @@ def previous_models(work: Path, rev: str) -> Path:
     return folder
 
 
-def wrk_run(site: LoopbackSite, body: bytes, concurrency: int, seconds: float) -> dict:
-    """wrk (a C load generator: the client costs the 2 cores far less than a Python one)."""
-    script = site.work / "post.lua"
-    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                      f"wrk.body = [[{body.decode()}]]\n")
-    url = f"http://127.0.0.1:{site.port}/api/v1/predict"
-    threads = str(min(2, concurrency))
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds:.0f}s",
-                          "--latency", "-s", str(script), url], capture_output=True, text=True,
+def wrk(url: str, concurrency: int, seconds: float, *, post_json_body: bytes | None = None,
+        script_dir: Path | None = None) -> dict:
+    """One wrk run (a C load generator: the client costs the 2 cores far less than a Python one)
+    against ``url``: a GET, or a JSON POST of ``post_json_body``."""
+    command = ["wrk", f"-t{min(2, concurrency)}", f"-c{concurrency}", f"-d{seconds:.0f}s",
+               "--latency"]
+    if post_json_body is not None:
+        assert script_dir is not None
+        script = script_dir / "post.lua"
+        script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                          f"wrk.body = [[{post_json_body.decode()}]]\n")
+        command += ["-s", str(script)]
+    out = subprocess.run(command + [url], capture_output=True, text=True,
                          timeout=seconds + 60).stdout
 
     def grab(pattern: str, default: str = "0") -> str:
@@ -462,9 +475,16 @@ def wrk_run(site: LoopbackSite, body: bytes, concurrency: int, seconds: float) -
             found.group(2)]
 
     return {"rps": float(grab(r"Requests/sec:\s+([\d.]+)")),
+            "requests": int(grab(r"(\d+) requests in")),
             "median_ms": ms(grab(r"50%\s+([\d.]+\w+)")), "p99_ms": ms(grab(r"99%\s+([\d.]+\w+)")),
             "non_2xx": int(grab(r"Non-2xx or 3xx responses:\s+(\d+)")),
             "socket_errors": grab(r"Socket errors:\s+(.*)", "none")}
+
+
+def wrk_run(site: LoopbackSite, body: bytes, concurrency: int, seconds: float) -> dict:
+    """wrk posting ``body`` to the site's JSON API."""
+    return wrk(f"http://127.0.0.1:{site.port}/api/v1/predict", concurrency, seconds,
+               post_json_body=body, script_dir=site.work)
 
 
 def wrk_before_after(work: Path, bundled: Path, args, env: dict) -> None:
@@ -494,6 +514,126 @@ def wrk_before_after(work: Path, bundled: Path, args, env: dict) -> None:
               f"{many['non_2xx']}, socket errors {many['socket_errors']}")
 
 
+# --- (g) the request path: the API against the same server's floor ---------------------------
+
+def checkout_of(rev: str, work: Path) -> Path:
+    """The project's files at git revision ``rev`` in a scratch folder (``git archive``: no
+    worktree registered in the repository), with its messages compiled, to run as a "before"."""
+    folder = work / f"code-{rev}"
+    folder.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    subprocess.run([str(PYTHON), "manage.py", "compilemessages", "-v0"], cwd=folder, check=True,
+                   capture_output=True, timeout=300)
+    return folder
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (their own, not their children's)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def served_with_cpu(site: LoopbackSite, run) -> dict:
+    """``run()``'s wrk figures plus ``cpu_ms``: the server's CPU (master and workers) per
+    answered request during the run. Less at the mercy of other load on the machine than the
+    throughput: a busy machine slows the server, it does not make it do more work."""
+    pids = [site.process.pid, *site.worker_pids()]
+    before = cpu_seconds(pids)
+    result = run()
+    used = cpu_seconds(pids) - before
+    result["cpu_ms"] = used * 1000 / result["requests"] if result.get("requests") else float("nan")
+    return result
+
+
+def request_path(sites: list[tuple[str, LoopbackSite]], *, concurrency: int, seconds: float,
+                 rounds: int) -> dict[str, dict]:
+    """Per site: the JSON API's throughput at ``concurrency`` as a share of the same server's
+    /healthz (the floor: gunicorn, WSGI and the first middleware, no view), and the API alone at
+    concurrency 1. Rounds take every site and path in turn, so load from elsewhere on the
+    machine weighs on all of them; the figures are medians over the rounds."""
+    body = json.dumps({"values": pattern_values("4"), "horizon": 1}).encode()
+    runs: dict[str, dict[str, list[dict]]] = {label: {"floor": [], "api": [], "one": []}
+                                               for label, _ in sites}
+    for label, site in sites:  # warm: connections, catalogue cache, first forwards
+        wrk_run(site, body, concurrency, 2)
+    for _ in range(rounds):
+        for label, site in sites:
+            floor_url = f"http://127.0.0.1:{site.port}/healthz"
+            runs[label]["floor"].append(served_with_cpu(
+                site, lambda: wrk(floor_url, concurrency, seconds)))
+            runs[label]["api"].append(served_with_cpu(
+                site, lambda: wrk_run(site, body, concurrency, seconds)))
+            runs[label]["one"].append(wrk_run(site, body, 1, seconds))
+    out = {}
+    for label, found in runs.items():
+        shares = [a["rps"] / f["rps"] for a, f in zip(found["api"], found["floor"]) if f["rps"]]
+        out[label] = {
+            "floor_rps": statistics.median(r["rps"] for r in found["floor"]),
+            "api_rps": statistics.median(r["rps"] for r in found["api"]),
+            "share": statistics.median(shares) if shares else float("nan"),
+            "shares": shares,
+            "floor_cpu_ms": statistics.median(r["cpu_ms"] for r in found["floor"]),
+            "api_cpu_ms": statistics.median(r["cpu_ms"] for r in found["api"]),
+            "one_median_ms": statistics.median(r["median_ms"] for r in found["one"]),
+            "one_p99_ms": statistics.median(r["p99_ms"] for r in found["one"]),
+            "one_p99s": [r["p99_ms"] for r in found["one"]],
+            "errors": sum(r["non_2xx"] for k in ("floor", "api", "one") for r in found[k])
+            + sum(r["socket_errors"] != "none" for k in ("floor", "api", "one")
+                  for r in found[k]),
+        }
+    return out
+
+
+def print_request_path(results: dict[str, dict], concurrency: int) -> None:
+    for label, r in results.items():
+        print(f"    {label}:")
+        print(f"      c={concurrency}: API {r['api_rps']:.0f} predictions/s = "
+              f"{r['share']:.2f} of the floor (/healthz {r['floor_rps']:.0f}/s); per round "
+              + ", ".join(f"{x:.2f}" for x in r["shares"]) + " (target >= 0.5)")
+        print(f"      server CPU per answer at c={concurrency}: /healthz {r['floor_cpu_ms']:.2f} ms, "
+              f"API {r['api_cpu_ms']:.2f} ms (floor/API {r['floor_cpu_ms'] / r['api_cpu_ms']:.2f}; "
+              "the client's CPU not counted)")
+        print(f"      c=1: API median {r['one_median_ms']:.2f} ms, p99 {r['one_p99_ms']:.2f} ms; "
+              "per round p99 " + ", ".join(f"{x:.1f}" for x in r["one_p99s"])
+              + " ms (target p99 < 10 ms)")
+        print(f"      non-2xx answers or socket errors: {r['errors']}")
+
+
+def request_path_section(work: Path, bundled: Path, args, env: dict) -> None:
+    print(f"\n(g) request path, wrk: the JSON API (combination 4, horizon 1; rate limits, API-key "
+          f"check and prediction log on) against /healthz on the same server, gunicorn.conf.py "
+          f"as shipped ({args.workers} workers x {args.threads} threads), c={args.concurrency}, "
+          f"and the API at c=1; {args.path_rounds} rounds of {args.path_seconds:.0f} s, medians")
+    roots = [("this checkout", ROOT)]
+    if args.before_rev:
+        roots.insert(0, (f"before (git revision {args.before_rev})",
+                         checkout_of(args.before_rev, work)))
+    sites = []
+    try:
+        for n, (label, root) in enumerate(roots):
+            folder = work / f"path-{n}"
+            folder.mkdir()
+            site = LoopbackSite(folder, bundled, workers=args.workers, threads=args.threads,
+                                env=env, root=root)
+            sites.append((label, site))
+            site.migrate()
+            site.start()
+        results = request_path(sites, concurrency=args.concurrency, seconds=args.path_seconds,
+                               rounds=args.path_rounds)
+    finally:
+        for _, site in sites:
+            site.stop()
+    print_request_path(results, args.concurrency)
+
+
 # --- main ------------------------------------------------------------------------------------------
 
 def cpu_note() -> str:
@@ -510,6 +650,13 @@ def main() -> None:
     parser.add_argument("--original-runs", type=int, default=10)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("GUNICORN_WORKERS", 4)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 2)))
+    parser.add_argument("--path-rounds", type=int, default=3,
+                        help="for (g): rounds of floor / API c=N / API c=1")
+    parser.add_argument("--path-seconds", type=float, default=5, help="for (g): seconds per wrk run")
+    parser.add_argument("--request-path", action="store_true",
+                        help="run only (g), the request path against the floor")
+    parser.add_argument("--before-rev", help="for (g): also run the code of this git revision "
+                        "(same models, same settings), in the same rounds")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--database-url", help="instead of a scratch SQLite file, e.g. "
                         "postgres://... (its tables are migrated)")
@@ -536,6 +683,16 @@ def main() -> None:
     # is never refused (one client sends everything). (e) compares with the limiter off.
     env |= {"PRCRS_RATE_LIMITS": "1", "PRCRS_RATE_LIMIT_PREDICTIONS": str(10**9)}
     print("rate limits: on, limit raised out of reach ((e) measures their cost)")
+    if args.request_path:
+        if not wrk_available():
+            raise SystemExit("(g) needs wrk (Debian package wrk)")
+        try:
+            request_path_section(work, bundled, args, env)
+            print(f"\nafter: {cpu_note()}")
+        finally:
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
+        return
     site = LoopbackSite(work, bundled, workers=args.workers, threads=args.threads,
                         database_url=args.database_url, env=env)
     try:
@@ -605,6 +762,7 @@ def main() -> None:
                   f"c={args.concurrency}, {args.wrk_seconds:.0f} s each, before and after "
                   f"(target: >= 800 predictions/s at c=16)")
             wrk_before_after(work, bundled, args, env)
+            request_path_section(work, bundled, args, env)
         elif args.wrk_seconds:
             print("\n(f) skipped: wrk is not installed (Debian package wrk)")
         print(f"\nafter: {cpu_note()}")

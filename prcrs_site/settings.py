@@ -47,13 +47,17 @@ MIDDLEWARE = [
     "prcrs_site.request_guards.RequestGuardMiddleware",
     # Probes call a replica by its IP: answered before CommonMiddleware checks ALLOWED_HOSTS.
     "predictor.web.health.HealthCheckMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # "Page" middleware is Django's or whitenoise's or axes' own, passed over on the JSON API
+    # (no session, cookie, login or static file there; it picks its own language): ~0.07 ms of
+    # CPU per API call (prcrs_site.page_middleware).
+    "prcrs_site.page_middleware.PageStaticFiles",
+    "prcrs_site.page_middleware.PageSessions",
+    "prcrs_site.page_middleware.PageLocale",
+    # The allowed hosts are checked here, on every path but the health checks.
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "prcrs_site.page_middleware.PageAuthentication",
+    "prcrs_site.page_middleware.PageMessages",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # An oversize body is refused before any view reads it; this late so that a view may
     # answer it itself, with the user and language known (the admin's upload page does).
@@ -199,7 +203,12 @@ PRCRS_MAX_BODY_BYTES = env_int("PRCRS_MAX_BODY_BYTES", 60 * 1024 * 1024)
 # PrCRS: where model files live and how inference runs.
 PRCRS_BUNDLED_MODELS_DIR = Path(env_str("PRCRS_BUNDLED_MODELS_DIR", str(BASE_DIR / "models_store")))
 PRCRS_MODELS_DIR = Path(env_str("PRCRS_MODELS_DIR", str(VAR_DIR / "models")))
-PRCRS_DEVICE = env_str("PRCRS_DEVICE", "auto")  # auto | cpu | cuda
+# auto | cpu | cuda. auto: single predictions on the CPU (a one-row forward is ~4x slower on
+# CUDA, launches and copies), batch forwards of PRCRS_CUDA_BATCH_ROWS rows or more on CUDA where
+# there is one (predictor.scoring.device_routing). The crossover was not measured here: 2,000
+# rows is a cautious default (a 20,000-row batch is ~3x faster on an H200).
+PRCRS_DEVICE = env_str("PRCRS_DEVICE", "auto")
+PRCRS_CUDA_BATCH_ROWS = env_int("PRCRS_CUDA_BATCH_ROWS", 2000)
 PRCRS_TORCH_THREADS = env_int("PRCRS_TORCH_THREADS", 1)
 # Threads for one batch's large forwards (512 rows or more: a cohort sheet, the batch API). On an
 # idle machine 2 threads take a third off a 10,000-row batch; on cores busy with other requests

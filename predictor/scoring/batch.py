@@ -240,8 +240,9 @@ def _run_model(model: ServingModel, segments: list[_Segment], scores: BatchScore
     """One batched forward and one vectorised calibration for every row the model serves."""
     inputs = np.concatenate([segment.inputs for segment in segments])
     try:
-        with _batch_threads(len(inputs), model.device):
-            raw = _forward(model, inputs)
+        module, device = model.module_for(len(inputs))
+        with _batch_threads(len(inputs), device):
+            raw = _forward(module, device, inputs)
     except Exception:  # noqa: BLE001 - an uploaded module may fail on some rows only
         log.exception("model %s raised on a batch of %d rows; running them one by one",
                       model.version_label, len(inputs))
@@ -302,10 +303,11 @@ def _reference_slot(scores: BatchScores, model: ServingModel) -> int:
     return len(scores.references) - 1
 
 
-def _forward(model: ServingModel, inputs: np.ndarray) -> np.ndarray:
-    x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)).to(model.device)
+def _forward(module: torch.jit.ScriptModule, device: torch.device,
+             inputs: np.ndarray) -> np.ndarray:
+    x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)).to(device)
     with torch.inference_mode(), torch.jit.optimized_execution(False):
-        raw = torch.softmax(model.module(x), dim=1)[:, 1].double().cpu().numpy()
+        raw = torch.softmax(module(x), dim=1)[:, 1].double().cpu().numpy()
     if raw.shape != (len(inputs),):
         raise ValueError(f"output of shape {tuple(raw.shape)} for {len(inputs)} rows")
     return raw
@@ -313,6 +315,6 @@ def _forward(model: ServingModel, inputs: np.ndarray) -> np.ndarray:
 
 def _forward_one(model: ServingModel, row: np.ndarray) -> float:
     try:
-        return float(_forward(model, row.reshape(1, -1))[0])
+        return float(_forward(model.module, model.device, row.reshape(1, -1))[0])
     except Exception:  # noqa: BLE001 - logged by the caller as an invalid result
         return float("nan")

@@ -30,16 +30,24 @@ from predictor.model_versions.model_store import materialise
 from predictor.model_versions.baselines import baseline_columns
 from predictor.model_versions.calibration_spec import calibration_spec
 from predictor.scoring.calibration import CalibrationMap, build_calibration
+from predictor.scoring.device_routing import (
+    DevicePlan,
+    device_plan,
+    forward_device,
+    takes_batch_device,
+)
+from predictor.scoring.inference_module import frozen_for_inference
 
 log = logging.getLogger(__name__)
 
 Slot = tuple[int, str, str]  # (horizon, combination code, context: "" or CONTEXT_BOTH)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+def serving_plan() -> DevicePlan:
+    """Where this process's models go (``PRCRS_DEVICE``, ``PRCRS_CUDA_BATCH_ROWS``)."""
+    setting = settings.PRCRS_DEVICE
+    cuda = setting.strip().lower() != "cpu" and torch.cuda.is_available()
+    return device_plan(setting, cuda_available=cuda, batch_rows=settings.PRCRS_CUDA_BATCH_ROWS)
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,10 @@ class ServingModel:
     factor_keys: tuple[str, ...] = ()
     context_keys: tuple[str, ...] = ()
     manifest: dict = field(default_factory=dict, repr=False, compare=False)
+    # Under PRCRS_DEVICE=auto with CUDA: the same file loaded on CUDA, for large batch forwards
+    # only (``module_for``); single predictions always use ``module`` on ``device``.
+    batch_module: torch.jit.ScriptModule | None = field(default=None, repr=False, compare=False)
+    plan: DevicePlan = field(default=DevicePlan("cpu"), repr=False, compare=False)
 
     @property
     def slot(self) -> Slot:
@@ -81,6 +93,12 @@ class ServingModel:
             vector = [float(v) for v in labs]
         vector.extend(float((context or {})[k]) for k in self.context_keys)
         return vector
+
+    def module_for(self, rows: int) -> tuple[torch.jit.ScriptModule, torch.device]:
+        """The module and device a batch forward of ``rows`` rows runs on (device_routing)."""
+        if self.batch_module is not None and takes_batch_device(self.plan, rows):
+            return self.batch_module, torch.device(forward_device(self.plan, rows))
+        return self.module, self.device
 
     def raw_probability(self, vector) -> float:
         x = torch.tensor([vector], dtype=torch.float32, device=self.device)
@@ -102,28 +120,32 @@ class Snapshot:
         return self.models.get((horizon, combination, context))
 
 
-def load_serving_model(row: dict, device: torch.device) -> ServingModel:
-    """Load one active version (a row of ModelVersion values) and warm it up."""
+def load_serving_model(row: dict, plan: DevicePlan) -> ServingModel:
+    """Load one active version (a row of ModelVersion values) and warm it up: on the plan's
+    serving device, and on its batch device too when it has one."""
     from predictor.models import ModelVersion
 
     path = materialise(row["file_name"], row["size"],
                        lambda: ModelVersion.objects.values_list("content", flat=True)
                        .get(pk=row["id"]))
-    module = torch.jit.load(str(path), map_location=device)
-    module.eval()
     manifest = row["manifest"] or {}
-    table = serving_calibration(manifest, row["baseline"] or [], row["baseline_windows"])
     context = row.get("context") or CONTEXT_NONE
+    factor_keys = combination_factor_keys(row["combination"])
+    context_keys = declared_context_keys(manifest, context)
+    # The width this slot serves, so a file that ignores the context fails here, not later.
+    warm = [1.0] * len(factor_keys) + [float(_WARM_CONTEXT[k]) for k in context_keys]
+    device = torch.device(plan.serving)
+    module = _load_module(path, device, warm)
+    batch_module = _load_module(path, torch.device(plan.batch), warm) if plan.batch else None
+    baseline = row["baseline"] or []
+    table = serving_calibration(manifest, baseline, row["baseline_windows"])
     model = ServingModel(row["horizon"], row["combination"], row["id"], row_label(row),
                          module, table, manifest.get("medians"), device, context=context,
-                         factor_keys=combination_factor_keys(row["combination"]),
-                         context_keys=declared_context_keys(manifest, context),
-                         manifest=manifest)
-    # First calls of a TorchScript module are slower (lazy set-up): pay for them here, with
-    # the width this slot serves, so a file that ignores the context fails here, not later.
+                         factor_keys=factor_keys, context_keys=context_keys, manifest=manifest,
+                         batch_module=batch_module, plan=plan)
+    # First calls of a TorchScript module are slower (lazy set-up): pay for them here.
     for _ in range(3):
-        model.raw_probability([1.0] * len(model.factor_keys)
-                              + [float(_WARM_CONTEXT[k]) for k in model.context_keys])
+        model.raw_probability(warm)
     return model
 
 
@@ -134,6 +156,18 @@ def serving_calibration(manifest: dict, baseline: list, windows: dict | None) ->
     spec = calibration_spec(manifest, windows)
     scores, severe, patients = baseline_columns(baseline)
     return build_calibration(spec.method, spec.params, scores, severe, patients)
+
+
+def _load_module(path, device: torch.device, warm: list[float]) -> torch.jit.ScriptModule:
+    module = torch.jit.load(str(path), map_location=device)
+    module.eval()
+    probe = torch.tensor([warm, [0.5 * v for v in warm]], dtype=torch.float32, device=device)
+    module = frozen_for_inference(module, [probe[:1], probe])
+    if device.type != "cpu":  # a batch copy: its first (lazy set-up) calls happen here too
+        with torch.inference_mode(), torch.jit.optimized_execution(False):
+            for _ in range(3):
+                module(probe)
+    return module
 
 
 # Mid-range context for the warm-up: a plausible patient-day, not an edge.
@@ -163,7 +197,7 @@ class ModelRegistry:
         self._lock = threading.Lock()
         self._last_check = 0.0
         self._watcher_pid: int | None = None
-        self._device: torch.device | None = None
+        self._plan: DevicePlan | None = None
         # A lock held by another thread at fork time would stay held in the child forever.
         os.register_at_fork(after_in_child=self._after_fork)
 
@@ -171,11 +205,16 @@ class ModelRegistry:
         self._lock = threading.Lock()
 
     @property
-    def device(self) -> torch.device:
-        if self._device is None:
+    def plan(self) -> DevicePlan:
+        if self._plan is None:
             torch.set_num_threads(max(1, settings.PRCRS_TORCH_THREADS))
-            self._device = resolve_device(settings.PRCRS_DEVICE)
-        return self._device
+            self._plan = serving_plan()
+        return self._plan
+
+    @property
+    def device(self) -> torch.device:
+        """Where single predictions run (the CPU under ``auto``)."""
+        return torch.device(self.plan.serving)
 
     def snapshot(self) -> Snapshot:
         """The models to use for one request."""
@@ -208,9 +247,11 @@ class ModelRegistry:
             self._lock.release()
 
     def reset(self) -> None:
-        """Forget everything loaded (tests: the database was rolled back under us)."""
+        """Forget everything loaded (tests: the database was rolled back under us), and the
+        device plan (read again from the settings)."""
         with self._lock:
             self._snapshot = None
+            self._plan = None
 
     def _build(self, stamp: int, previous: Snapshot | None) -> Snapshot:
         from predictor.models import ModelVersion
@@ -228,7 +269,7 @@ class ModelRegistry:
                 models[slot] = old
                 continue
             try:
-                models[slot] = load_serving_model(row, self.device)
+                models[slot] = load_serving_model(row, self.plan)
                 log.info("loaded model %s", models[slot].version_label)
             except Exception as exc:  # any broken file: keep serving what we had
                 failures[slot] = f"{type(exc).__name__}: {exc}"
