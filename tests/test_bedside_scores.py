@@ -119,8 +119,8 @@ def test_the_evaluation_uses_the_models_rows_and_patient_folds(cohort):
     assert onset["n"] == int((rows.grade_today < 3).sum())
 
 
-@pytest.mark.parametrize("lang, header", [("en", "Beside the published bedside scores"),
-                                          ("zh-hans", "与已发表的床旁评分比较")])
+@pytest.mark.parametrize("lang, header", [("en", "Published bedside scores on the same patients"),
+                                          ("zh-hans", "同一批患者上的已发表床旁评分")])
 def test_the_card_shows_the_written_figures_beside_the_model(client, db, settings, tmp_path,
                                                             cohort, lang, header):
     settings.PRCRS_BUNDLED_MODELS_DIR = tmp_path
@@ -129,7 +129,7 @@ def test_the_card_shows_the_written_figures_beside_the_model(client, db, setting
     written = json.loads(path.read_text())["horizons"]["1"]
     install_model(1, "4")
     html = client.get(f"/{lang}/models/1/4/").content.decode()
-    section = re.search(r'<section[^>]*id="bedside-comparison".*?</section>', html, re.S)
+    section = re.search(r'<section[^>]*id="bedside-scores".*?</section>', html, re.S)
     assert section, "no comparison on the card"
     text = page_text(section.group(0))
     assert header in text
@@ -142,7 +142,9 @@ def test_the_card_shows_the_written_figures_beside_the_model(client, db, setting
 def test_without_written_figures_the_card_has_no_comparison(client, db, settings, tmp_path):
     settings.PRCRS_BUNDLED_MODELS_DIR = tmp_path
     install_model(1, "4")
-    assert 'id="bedside-comparison"' not in client.get("/en/models/1/4/").content.decode()
+    html = client.get("/en/models/1/4/").content.decode()
+    assert 'id="bedside-scores"' in html and "bedside-comparison" not in html
+    assert "is not available for this model yet" in html
 
 
 def test_the_bundled_figures_are_the_ones_the_sheet_gives():

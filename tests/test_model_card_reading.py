@@ -47,6 +47,7 @@ def main_text(response) -> str:
     main = re.search(r"<main.*?</main>", html, re.S).group(0)
     main = re.sub(r"<svg.*?</svg>", " ", main, flags=re.S)
     main = re.sub(r"<code.*?</code>", " ", main, flags=re.S)  # SHA-256, code version
+    main = re.sub(r"<cite.*?</cite>", " ", main, flags=re.S)  # a paper's citation, as published
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", main)))
 
 

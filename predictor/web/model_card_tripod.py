@@ -1,6 +1,6 @@
 """The TRIPOD+AI items that apply to a model card (issue 16 item 8): intended use and users,
 population and setting, outcome and horizon, predictors and missing values, sample size and
-events, the new-onset subset, limitations, and the place of the published bedside scores.
+events, the new-onset subset, limitations.
 Every figure comes from the file's manifest (written by the training pipeline), none by hand."""
 
 from __future__ import annotations
@@ -29,12 +29,6 @@ def _figures(metrics: object, name: str) -> dict | None:
     return out or None
 
 
-def bedside_scores_for(mv) -> list | None:
-    """BEDSIDE SCORES: the published scores (m-EASIX, EASIX) evaluated on the same patients, one
-    dict per score ({"name", "source", "auroc", "auroc_new_onset"}); written by the "bedside"
-    work of issue 16 item 3. None until that data exists: the card then says so."""
-    return None
-
 
 def tripod_context(mv, manifest: dict) -> dict:
     metrics = manifest.get("metrics")
@@ -47,5 +41,4 @@ def tripod_context(mv, manifest: dict) -> dict:
         else _figures(metrics, "no_lab_reference_cv_new_onset"),
         "max_imputed_percent": round(100 * float(settings.PRCRS_MAX_IMPUTED_FRACTION)),
         "has_sodium_rule": bool(manifest.get("sodium_rule")),
-        "bedside_scores": bedside_scores_for(mv),
     }
