@@ -239,8 +239,6 @@ def _calibration(args) -> int:
 def _bundled_calibration(directory: Path) -> None:
     """The bundled files as the registry builds their maps: load time, and the share of answers
     (their own baseline scores as queries) under 1 % per method; none is ever exactly 0."""
-    import numpy as np
-
     from predictor.model_versions.baselines import baseline_columns, parse_baseline_csv
     from predictor.model_versions.calibration_spec import calibration_spec
     from predictor.model_versions.model_files import read_extra_files, read_manifest

@@ -26,6 +26,10 @@ pytestmark = [
     requires_tool(chromium_problem()),
 ]
 
+# "31% (19–46%)", or at the ends "< 1% (0.2–3%)" / "> 99% (97–> 99%)": never 0 or 100.
+SHOWN_ESTIMATE = (r"(< 1|> 99|[1-9]\d?)% \((< 0\.1|0\.[1-9]|[1-9]\d?|> 99)–"
+                  r"(< 0\.1|0\.[1-9]|[1-9]\d?|> 99)%\)")
+
 
 @pytest.fixture
 def browser(tmp_path):
@@ -193,9 +197,9 @@ def test_a_physician_gives_grade_and_day_sees_the_reference_beside_and_switches_
     for card in cards:
         # Labs + context with its interval, and the no-lab reference beside with its own.
         value = card.find_element(By.CSS_SELECTOR, ".probability-value").text
-        assert re.fullmatch(r"\d+% \(\d+–\d+%\)", value), value
+        assert re.fullmatch(SHOWN_ESTIMATE, value), value
         reference = card.find_element(By.CSS_SELECTOR, ".reference-value").text
-        assert re.fullmatch(r"\d+% \(\d+–\d+%\)", reference), reference
+        assert re.fullmatch(SHOWN_ESTIMATE, reference), reference
         assert "Without labs" in card.find_element(By.CSS_SELECTOR, ".labs-change").text
         assert "-4-ctx-v1" in card.text and "-0-ctx-v1" in card.text
     screenshot(browser, "prcrs-result-context-en.png")

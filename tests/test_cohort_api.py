@@ -95,9 +95,12 @@ def test_the_same_seed_gives_the_same_report_and_another_seed_other_intervals(
     again = _post(client, {"rows": rows, "horizon": 1, "seed": 3}).json()
     other = _post(client, {"rows": rows, "horizon": 1, "seed": 4}).json()
     assert first["horizons"] == again["horizons"]
-    auroc = [r["horizons"][0]["all_rows"]["models"]["auroc"] for r in (first, other)]
-    assert auroc[0]["value"] == auroc[1]["value"]
-    assert (auroc[0]["low"], auroc[0]["high"]) != (auroc[1]["low"], auroc[1]["high"])
+    figures = [r["horizons"][0]["all_rows"]["models"] for r in (first, other)]
+    assert figures[0]["auroc"]["value"] == figures[1]["auroc"]["value"]
+    # A rank figure on 8 patients can land on the same percentiles by chance (calibrated
+    # probabilities tie often); the Brier score's interval moves with any other resample.
+    assert any((figures[0][m]["low"], figures[0][m]["high"])
+               != (figures[1][m]["low"], figures[1][m]["high"]) for m in ("auroc", "brier"))
 
 
 def test_a_separating_cohort_has_an_auroc_of_one_for_every_horizon(client, tiny_context_models):

@@ -135,7 +135,7 @@ def windowed_rates(descending: np.ndarray, labels: np.ndarray, settings: WindowS
     n = len(descending)
     prefix = np.concatenate([[0.0], np.cumsum(labels)])
     positions = np.arange(n)
-    w = settings.half_widths(descending)
+    w = settings.half_widths(descending).astype(np.int64)  # JSON may say 10.0
     lo, hi = np.maximum(0, positions - w), np.minimum(n, positions + w + 1)
     k, size = prefix[hi] - prefix[lo], hi - lo
     return (k + pseudo_count * prior) / (size + pseudo_count)
