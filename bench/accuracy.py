@@ -124,11 +124,10 @@ _CAL_STATE: dict = {}
 def _calibration(args) -> int:
     import multiprocessing as mp
 
-    import numpy as np
     import torch
 
     from predictor.catalogue import COMBINATION_CODES, HORIZONS
-    from predictor.training.calibration_choice import SlotPredictions, choose_calibration
+    from predictor.training.calibration_choice import choose_calibration, slot_predictions
     from predictor.training.data import horizon_rows, load_cart
     from predictor.training.folds import patient_folds, patient_table
     from predictor.training.recipe import Recipe
@@ -164,10 +163,8 @@ def _calibration(args) -> int:
         if kind == "labs" and code != COMBINATION_CODES[0]:
             names = tuple(f for f in names if f != "grade_day")  # the same rows in every slot
         for fam in names:
-            raw = res["oof"][fam]
-            families.setdefault(fam, []).append(SlotPredictions(
-                f"h{h}_c{code}" + ("_ctx" if kind != "labs" else ""), np.asarray(raw, float),
-                rows.y.astype(float), rows.patient, res["fold"], rows.grade_today))
+            name = f"h{h}_c{code}" + ("_ctx" if kind != "labs" else "")
+            families.setdefault(fam, []).append(slot_predictions(name, rows, res, fam))
     print(f"{len(done)} slot evaluations; calibration compared in nested patient-level CV "
           "(each outer fold calibrated on the other folds' out-of-fold rows)")
     chosen = {}
@@ -180,8 +177,43 @@ def _calibration(args) -> int:
         all_rows = choice.table[choice.method]["all"]
         print(f"  {fam:10s} {choice.method:9s} log loss {all_rows['log_loss']:.4f}  "
               f"Brier {all_rows['brier']:.4f}  slope {all_rows['slope']:.2f}")
+    _bundled_calibration(ROOT / "models_store")
     print(f"total {time.time() - t0:.0f} s")
     return 0
+
+
+def _bundled_calibration(directory: Path) -> None:
+    """The bundled files as the registry builds their maps: load time, and the share of answers
+    (their own baseline scores as queries) under 1 % per method; none is ever exactly 0."""
+    import numpy as np
+
+    from predictor.model_versions.baselines import baseline_columns, parse_baseline_csv
+    from predictor.model_versions.calibration_spec import calibration_spec
+    from predictor.model_versions.model_files import read_extra_files, read_manifest
+    from predictor.scoring.calibration import METHODS, build_calibration
+
+    files = sorted(directory.glob("h*_c*.pt"))
+    baselines, specs = [], []
+    for path in files:
+        extras = read_extra_files(path.read_bytes())
+        baselines.append(baseline_columns(parse_baseline_csv(extras["baseline.csv"])))
+        specs.append(calibration_spec(read_manifest(extras)))
+    t = time.perf_counter()
+    for (scores, severe, patients), spec in zip(baselines, specs):
+        build_calibration(spec.method, spec.params, scores, severe, patients)
+    with_patients = sum(p is not None for _, _, p in baselines)
+    print(f"\nBundled files: {len(files)} maps built as served in {time.perf_counter() - t:.2f} s "
+          f"({with_patients} baselines with a patient column; methods: "
+          f"{sorted({s.method for s in specs})})")
+    total = sum(len(s) for s, _, _ in baselines)
+    for method in METHODS:
+        under = zero = 0
+        for scores, severe, _ in baselines:
+            p = build_calibration(method, None, scores, severe).lookup_many(scores).probability
+            under += int((p < 0.01).sum())
+            zero += int(((p <= 0) | (p >= 1)).sum())
+        print(f"  {method:9s} answers under 1 %: {under} of {total} ({under / total:.1%}); "
+              f"exactly 0 or 1: {zero}")
 
 
 def _print_calibration_table(family: str, n_slots: int, choice) -> None:

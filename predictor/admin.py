@@ -212,7 +212,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def baseline_summary(self, obj: ModelVersion) -> str:
         rows = obj.baseline or []
         return gettext("%(rows)d patient-days, %(severe)d severe") % {
-            "rows": len(rows), "severe": sum(int(y) for _, y in rows)}
+            "rows": len(rows), "severe": sum(int(row[1]) for row in rows)}
 
     # Retired versions keep their files and rows: rollback must always be possible.
     def has_delete_permission(self, request, obj=None) -> bool:

@@ -93,6 +93,14 @@ def test_windows_pool_adjacent_violators_instead_of_re_pairing_rates():
     assert got == pytest.approx([11 / 18, 11 / 18, 11 / 18, 1 / 3, PROBABILITY_FLOOR])
 
 
+def test_window_widths_written_as_json_floats_are_used_as_counts():
+    scores, severe = worked_example_scores()
+    as_floats = fit_map("windows", {"high": 3.0, "middle": 4.0, "low": 5.0}, scores, severe)
+    as_ints = fit_map("windows", {"high": 3, "middle": 4, "low": 5}, scores, severe)
+    q = np.linspace(0, 1, 21)
+    assert np.array_equal(as_floats(q), as_ints(q))
+
+
 def test_windows_shrink_a_window_with_no_severe_day_toward_the_baseline_rate():
     scores = [i / 100 for i in range(100)]
     severe = [1 if i >= 90 else 0 for i in range(100)]

@@ -16,7 +16,7 @@ from django.utils import translation
 from predictor.catalogue import CONTEXT_BOTH, panel_factor_keys
 from predictor.inputs.context import NotAnInteger, check_context, parse_integer
 from predictor.models import PredictionLog
-from predictor.scoring.intervals import wilson_interval
+from predictor.scoring.intervals import wilson_rate_interval
 from predictor.scoring.prediction import InvalidInput, ModelOutputInvalid, ModelUnavailable, predict
 from predictor.scoring.registry import REGISTRY
 from tests.conftest import CYTOKINES, install_model
@@ -118,8 +118,9 @@ def test_with_context_the_labs_and_context_file_answers_with_the_reference_besid
     vector = [float(CYTOKINES[k]) for k in model.factor_keys] + [1.0, 4.0]
     assert result.raw_probability == pytest.approx(model.raw_probability(vector))
     assert result.labs_change == pytest.approx(result.probability - ref.probability)
-    assert result.interval == wilson_interval(result.reference_severe, result.reference_n)
-    assert ref.interval == wilson_interval(ref.reference_severe, ref.reference_n)
+    assert result.interval == model.calibration.lookup(result.raw_probability).interval
+    reference_model = REGISTRY.snapshot().get(1, "0", CONTEXT_BOTH)
+    assert ref.interval == reference_model.calibration.lookup(ref.raw_probability).interval
     assert result.context_gain is None and not result.context_model_missing
 
 
@@ -295,9 +296,11 @@ def test_the_api_answers_with_context_the_reference_and_intervals(client, tiny_c
     assert 0 <= lo <= body["probability"] <= hi <= 1
     ref = body["no_lab_reference"]
     assert ref["model_version"] == "h1-0-ctx-v1"
-    assert ref["interval"] == list(wilson_interval(ref["reference"]["severe"],
-                                                   ref["reference"]["n"]))
-    assert f"Of {ref['reference']['n']} reference patient-days" in ref["explanation"]
+    reference_model = REGISTRY.snapshot().get(1, "0", CONTEXT_BOTH)
+    assert ref["interval"] == list(
+        reference_model.calibration.lookup(ref["raw_probability"]).interval)
+    assert (f"of the {ref['reference']['n']} reference patient-days with the nearest model "
+            f"scores, {ref['reference']['severe']} developed severe CRS") in ref["explanation"]
     assert body["labs_change"] == pytest.approx(body["probability"] - ref["probability"])
     # the tiny files carry no labs_add_information: no claim either way (issue 15)
     assert body["labs_add_information"] is None and body["labs_note"] is None
@@ -368,6 +371,8 @@ def _baseline(rows: int, severe_top: int) -> str:
     (-20.0, 200, 40, "K=0"), (20.0, 200, 40, "K=N"), (0.0, 20, 10, "small N")])
 def test_every_probability_carries_its_wilson_interval(client, db, bias, rows, severe_top,
                                                        expect):
+    # A baseline without a patient column: the interval is the Wilson interval of the fitted
+    # probability over the N nearest reference days, strictly inside (0, 1) even at K = 0 or N.
     baseline = _baseline(rows, severe_top)
     install_model(1, "4", data=tiny_model_bytes(1, "4", bias=bias, context=CONTEXT_BOTH,
                                                 baseline=baseline), context=CONTEXT_BOTH)
@@ -378,14 +383,15 @@ def test_every_probability_carries_its_wilson_interval(client, db, bias, rows, s
     for answer in (body, body["no_lab_reference"]):
         k, n = answer["reference"]["severe"], answer["reference"]["n"]
         lo, hi = answer["interval"]
-        assert (lo, hi) == pytest.approx(wilson_interval(k, n))
+        want = wilson_rate_interval(answer["probability"], n)
+        assert (lo, hi) == pytest.approx((float(want[0]), float(want[1])))
         if expect == "K=0":
-            assert k == 0 and lo == 0.0 and 0 < hi < 0.2
+            assert k == 0 and 0 < lo and hi < 0.2
         elif expect == "K=N":
-            assert k == n and hi == 1.0 and 0.7 < lo < 1
+            assert k == n and hi < 1 and 0.7 < lo < 1
         else:
             assert n <= 20 and hi - lo > 0.3  # few reference days: a wide interval
-        assert lo <= answer["probability"] <= hi
+        assert 0 < lo <= answer["probability"] <= hi < 1
         assert all(math.isfinite(v) for v in (lo, hi))
 
 

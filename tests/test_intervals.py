@@ -40,3 +40,36 @@ def test_no_reference_at_all_means_nothing_is_known():
 def test_impossible_counts_are_refused(severe, n):
     with pytest.raises(ValueError):
         wilson_interval(severe, n)
+
+
+# --- the calibration fallback: the Wilson interval of a fitted rate ------------------------------
+
+def test_the_rate_interval_at_a_whole_count_is_the_wilson_interval():
+    from predictor.scoring.intervals import wilson_rate_interval
+
+    low, high = wilson_rate_interval([0.1], [10])
+    assert (low[0], high[0]) == pytest.approx(wilson_interval(1, 10))
+
+
+def test_a_rate_near_0_keeps_a_lower_bound_above_0_and_the_scalar_path_agrees_bit_for_bit():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from predictor.scoring.intervals import wilson_rate_bounds, wilson_rate_interval
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.floats(1e-4, 1 - 1e-4), st.integers(1, 5000))  # what a map can give
+    def check(p, n):
+        low, high = wilson_rate_interval([p], [n])
+        assert (float(low[0]), float(high[0])) == wilson_rate_bounds(p, n)
+        assert 0 < low[0] <= p <= high[0] < 1
+
+    check()
+
+
+def test_the_rate_interval_narrows_as_n_grows():
+    from predictor.scoring.intervals import wilson_rate_bounds
+
+    widths = [wilson_rate_bounds(0.05, n)[1] - wilson_rate_bounds(0.05, n)[0]
+              for n in (10, 40, 400)]
+    assert widths == sorted(widths, reverse=True)

@@ -144,18 +144,25 @@ def calibration_table_rows(page: str) -> list[list[str]]:
             for row in re.findall(r"<tr>(.*?)</tr>", table, re.S) if "<td" in row]
 
 
-def test_the_calibration_table_gives_each_probability_its_wilson_interval(card_version):
-    from predictor.scoring.intervals import wilson_interval
+def test_the_calibration_table_gives_each_probability_its_interval_and_literal_counts(
+        card_version):
+    from predictor.scoring.registry import serving_calibration
+    from predictor.scoring.shown_percent import shown_interval_end, shown_percent
 
     page = Client().get(card_url(2, "123")).content.decode()
     assert "95% interval" in page
+    table = serving_calibration(card_version.manifest, card_version.baseline,
+                                card_version.baseline_windows)
     rows = calibration_table_rows(page)
     assert len(rows) == 11
     for raw, probability, interval, counts in rows:
+        ref = table.lookup(float(raw))
         k, n = map(int, re.fullmatch(r"(\d+) of (\d+) severe", counts).groups())
-        low, high = wilson_interval(k, n)
-        assert interval == f"{low:.1%}–{high:.1%}"
-        assert low <= float(probability.rstrip("%")) / 100 <= high
+        assert (k, n) == (ref.severe, ref.n)
+        assert probability == f"{shown_percent(ref.probability)}%"
+        low, high = ref.interval
+        assert interval == f"{shown_interval_end(low)}–{shown_interval_end(high)}%"
+        assert 0 < low <= ref.probability <= high < 1
 
 
 def test_the_interval_column_is_headed_in_chinese_on_the_chinese_card(card_version):

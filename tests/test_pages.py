@@ -16,6 +16,7 @@ from django.utils import translation
 
 from predictor.catalogue import FACTORS, FACTORS_BY_KEY, panel_factor_keys
 from predictor.scoring.prediction import predict
+from predictor.scoring.shown_percent import shown_interval_end, shown_percent
 from tests.conftest import CYTOKINES, install_model
 from tests.model_files import tiny_model_bytes
 
@@ -289,8 +290,10 @@ def test_the_result_shows_probability_reference_combination_version_and_safety(c
     assert section
     html = section.group(0)
     text = re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
-    assert f"{floatformat(want.probability * 100, 0)}%" in text
-    assert (f"Of {want.reference_n} reference patient-days with a similar model score, "
+    assert f"{shown_percent(want.probability)}%" in text
+    low, high = (shown_interval_end(end) for end in want.interval)
+    assert (f"Estimated {shown_percent(want.probability)}% ({low}–{high}%); of the "
+            f"{want.reference_n} reference patient-days with the nearest model scores, "
             f"{want.reference_severe} developed severe CRS.") in text
     assert f"{floatformat(want.raw_probability * 100, 1)}%" in text
     assert "Model output before calibration" in text
@@ -312,13 +315,15 @@ def test_the_result_is_in_chinese_on_the_chinese_page(client, tiny_models):
     want = expected(CYTOKINES, 2, "zh-hans")
     text = text_of(response)
     with translation.override("zh-hans"):
-        sentence = translation.ngettext(
-            "Of %(n)s reference patient-day with a similar model score, %(k)s developed severe "
-            "CRS.",
-            "Of %(n)s reference patient-days with a similar model score, %(k)s developed severe "
-            "CRS.", want.reference_n) % {"n": want.reference_n, "k": want.reference_severe}
+        sentence = translation.gettext(
+            "Estimated %(estimate)s%% (%(low)s–%(high)s%%); of the %(n)s reference patient-days "
+            "with the nearest model scores, %(k)s developed severe CRS.") % {
+            "estimate": shown_percent(want.probability),
+            "low": shown_interval_end(want.interval[0]),
+            "high": shown_interval_end(want.interval[1]),
+            "n": want.reference_n, "k": want.reference_severe}
         research = translation.gettext("For research use only.")
-    assert not sentence.startswith("Of ")
+    assert not sentence.startswith("Estimated ")
     assert sentence in text
     assert research in text and research != "For research use only."
     assert "后天" in text and "h2-4-v1" in text

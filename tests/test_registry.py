@@ -260,7 +260,7 @@ def test_a_requests_snapshot_keeps_module_and_baseline_of_one_version(db):
     assert new.version_label == "h1-4-v2"
     assert new.raw_probability(vector) > old_raw
     assert len(new.calibration) == 40
-    assert new.calibration.lookup(0.99).probability == 1.0
+    assert 0.9 < new.calibration.lookup(0.99).probability < 1.0  # never 100 %
 
 
 def test_bundled_style_file_round_trip(db):

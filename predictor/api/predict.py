@@ -83,6 +83,7 @@ from predictor.scoring.prediction import (
 )
 from predictor.scoring.prediction_log import record
 from predictor.scoring.registry import REGISTRY
+from predictor.scoring.shown_percent import shown_interval_end, shown_percent
 
 ALL = "__all__"
 
@@ -221,7 +222,8 @@ def _prediction_json(result: HorizonPrediction, catalogue: LiveCatalogue,
         "probability": result.probability,
         "raw_probability": result.raw_probability,
         "reference": {"n": result.reference_n, "severe": result.reference_severe},
-        "explanation": _explanation(result.reference_n, result.reference_severe),
+        "explanation": _explanation(result.probability, result.interval, result.reference_n,
+                                    result.reference_severe),
         "model_version": result.model_version,
         "interval": list(result.interval),
         "context": result.context,
@@ -239,9 +241,13 @@ def _prediction_json(result: HorizonPrediction, catalogue: LiveCatalogue,
     }
 
 
-def _explanation(n: int, severe: int) -> str:
-    return _("Of %(n)d reference patient-days with a similar model score, %(severe)d developed "
-             "severe CRS.") % {"n": n, "severe": severe}
+def _explanation(probability: float, interval: tuple[float, float], n: int, severe: int) -> str:
+    """The page's literal sentence: the estimate from the fitted map, then the count K of N
+    nearest reference days (the two may differ; the numbers stay in "probability")."""
+    return _("Estimated %(estimate)s%% (%(low)s–%(high)s%%); of the %(n)d reference "
+             "patient-days with the nearest model scores, %(severe)d developed severe CRS.") % {
+        "estimate": shown_percent(probability), "low": shown_interval_end(interval[0]),
+        "high": shown_interval_end(interval[1]), "n": n, "severe": severe}
 
 
 def _context_json(result: HorizonPrediction) -> dict:
@@ -254,7 +260,8 @@ def _context_json(result: HorizonPrediction) -> dict:
                 "raw_probability": ref.raw_probability,
                 "reference": {"n": ref.reference_n, "severe": ref.reference_severe},
                 "model_version": ref.model_version,
-                "explanation": _explanation(ref.reference_n, ref.reference_severe)},
+                "explanation": _explanation(ref.probability, ref.interval, ref.reference_n,
+                                            ref.reference_severe)},
             "labs_change": result.labs_change,
             "labs_add_information": result.labs_add_information,
             "labs_note": None if result.labs_add_information is not False else _(

@@ -24,6 +24,8 @@ from xml.sax.saxutils import escape
 
 from django.utils.safestring import SafeString, mark_safe
 
+from predictor.scoring.shown_percent import shown_percent
+
 # Colours of up to three horizons (and more, cycling), told apart by marker shape as well, so
 # colour is never the only cue. The stylesheet may override them by class (series-0, ...).
 SERIES_COLOURS = ("#0f5f86", "#b45309", "#6b3fa0")
@@ -151,7 +153,7 @@ def risk_chart(*, chart_id: str, title: str, description: str, days: Sequence[in
                     f'stroke="{colour}" stroke-width="2.2"/>')
         for d, v in zip(days, s.probabilities):
             if v is not None:
-                tip = f"{s.label}, {x_label} {_number(d)}: {_percent(v)}"
+                tip = f"{s.label}, {x_label} {_number(d)}: {shown_percent(v)}%"  # never 0 %
                 out += _marker(marker, x(d), y(v), 3.2, colour, f"point {cls}", tip)
     out += _legend(frame, legend)
     return _close(out)

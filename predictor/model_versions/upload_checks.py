@@ -48,6 +48,7 @@ from predictor.model_versions.baselines import (
     parse_baseline_csv,
     parse_baseline_file,
 )
+from predictor.model_versions.calibration_spec import CalibrationSpecError, calibration_spec
 from predictor.model_versions.model_files import BASELINE_NAME, MANIFEST_NAME
 from predictor.model_versions.model_store import sha256_of
 
@@ -74,7 +75,7 @@ class CheckedUpload:
     data: bytes
     original_name: str
     manifest: dict | None
-    baseline: list[tuple[float, int]]
+    baseline: list[tuple]  # (probability, severe) or (probability, severe, patient)
     report: dict = field(default_factory=dict)
     context: str = CONTEXT_NONE
 
@@ -220,6 +221,10 @@ def check_manifest(raw: bytes | None, horizon: int, combination: str,
             problems.add("manifest_medians", _(
                 "The manifest's medians must map this combination's factor keys to finite "
                 "numbers."))
+    try:  # a method the site cannot fit must never reach serving
+        calibration_spec(manifest)
+    except CalibrationSpecError as exc:
+        problems.add("manifest_calibration", exc.args[0])
     return manifest
 
 
@@ -265,7 +270,7 @@ def check_manifest_context(manifest: dict, context: str, problems: _Problems) ->
 
 
 def check_baseline(uploaded: tuple[str, bytes] | None, in_archive: bytes | None,
-                   problems: _Problems) -> tuple[list[tuple[float, int]], str]:
+                   problems: _Problems) -> tuple[list[tuple], str]:
     """A separately uploaded baseline wins over the archive's ``baseline.csv``."""
     try:
         if uploaded is not None:
@@ -497,7 +502,7 @@ def check_upload(*, horizon: int, combination: str, data: bytes, original_name: 
         "dry_run_raw_probabilities": answer.get("raw_probabilities"),
         "check_seconds": answer.get("seconds"), "torch": answer.get("torch"),
         "manifest": manifest is not None, "baseline_source": baseline_source,
-        "baseline_rows": len(rows), "baseline_severe": sum(y for _, y in rows),
+        "baseline_rows": len(rows), "baseline_severe": sum(row[1] for row in rows),
     }
     return CheckedUpload(horizon, combination, data, original_name, manifest, rows, report,
                          context=context)

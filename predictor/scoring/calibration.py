@@ -7,10 +7,11 @@ baseline and the method its manifest names (``predictor.scoring.calibration_meth
 - the probability from the fitted map, strictly inside (0, 1);
 - its 95 % interval: with a ``patient`` column in the baseline, the 2.5 and 97.5 percentiles of
   the map refitted on ``BOOTSTRAP_RESAMPLES`` patient bootstrap resamples (seeded, precomputed at
-  load on a grid of raw scores, linear between grid points); without one, the Wilson interval of
-  the probability over the N nearest reference patient-days, which is also the interval of the
-  ``identity`` method (the model's own probability does not depend on the baseline). The interval
-  always contains the probability;
+  load on a grid of raw scores, linear between grid points); for ``identity``, whose map does not
+  depend on the baseline, the resamples refit a Platt recalibration instead (where the baseline
+  says the true rate at this score could lie). Without a patient column, the Wilson interval of
+  the probability over the N nearest reference patient-days. The interval always contains the
+  probability;
 - the literal explanation: of the N reference patient-days with the nearest scores, K were severe
   (``predictor.scoring.nearest_counts``). K/N is a count, not the estimate; the two may differ.
 
@@ -30,9 +31,10 @@ from predictor.scoring.calibration_methods import (
     METHODS,
     WindowSettings,
     fit_map,
+    nearest_position,
     nearest_positions,
 )
-from predictor.scoring.intervals import wilson_rate_interval
+from predictor.scoring.intervals import wilson_rate_bounds, wilson_rate_interval
 from predictor.scoring.nearest_counts import NEAREST_N, NearestCounts
 
 __all__ = ["BOOTSTRAP_RESAMPLES", "CalibrationMap", "DEFAULT_METHOD", "Lookups", "METHODS",
@@ -83,12 +85,14 @@ class CalibrationMap:
         self._map = fit_map(method, self.params, scores, severe)
         self._counts = NearestCounts(scores, severe)
         self._ascending = np.sort(scores)
+        self._ascending_list = self._ascending.tolist()
         self.scores = tuple(self._ascending[::-1].tolist())  # high to low
-        self.by_patient = patients is not None and method != "identity"
+        self.by_patient = patients is not None
         self._grid = self._low = self._high = None
         if self.by_patient:
+            banded = ("platt", {}) if method == "identity" else (method, self.params)
             self._grid, self._low, self._high = bootstrap_bands(
-                method, self.params, scores, severe, patients, resamples)
+                *banded, scores, severe, patients, resamples)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -99,8 +103,10 @@ class CalibrationMap:
 
     def lookup_many(self, q) -> Lookups:
         q = np.asarray(q, dtype=np.float64).reshape(-1)
+        return self._lookups(q, *self._counts.counts(q))
+
+    def _lookups(self, q: np.ndarray, n, severe) -> Lookups:
         probability = self._map(q)
-        n, severe = self._counts.counts(q)
         if self.by_patient:
             low = np.interp(q, self._grid, self._low)
             high = np.interp(q, self._grid, self._high)
@@ -110,10 +116,20 @@ class CalibrationMap:
         return Lookups(probability, n, severe, low, high, nearest_positions(self._ascending, q))
 
     def lookup(self, q: float) -> Reference:
-        found = self.lookup_many([q])
-        return Reference(float(found.probability[0]), int(found.n[0]), int(found.severe[0]),
-                         int(found.position[0]),
-                         (float(found.low[0]), float(found.high[0])))
+        """One score: the same arithmetic as ``lookup_many``, so the same answer; what numpy
+        would spend most of its per-call cost on (the count, the position, the Wilson bounds)
+        runs on plain floats with the same comparisons and operations in the same order."""
+        q = float(q)
+        n, severe = self._counts.count_one(q)
+        array = np.array([q])
+        probability = float(self._map(array)[0])
+        if self.by_patient:
+            low = float(np.interp(array, self._grid, self._low)[0])
+            high = float(np.interp(array, self._grid, self._high)[0])
+        else:
+            low, high = wilson_rate_bounds(probability, n)
+        return Reference(probability, n, severe, nearest_position(self._ascending_list, q),
+                         (min(low, probability), max(high, probability)))
 
     def nearest_position(self, q: float) -> int:
         return self.lookup(q).position

@@ -27,7 +27,9 @@ that only the logistic maps can reach (far out in the tails).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import bisect
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,13 +119,23 @@ def nearest_positions(ascending: np.ndarray, q: np.ndarray) -> np.ndarray:
     return n - np.searchsorted(ascending, chosen, side="right")
 
 
+def nearest_position(ascending: Sequence[float], q: float) -> int:
+    """``nearest_positions`` for one score on a plain list: the same comparisons."""
+    n = len(ascending)
+    j = bisect.bisect_left(ascending, q)
+    d_above = abs(ascending[j] - q) if j < n else math.inf
+    d_below = abs(ascending[j - 1] - q) if j > 0 else math.inf
+    chosen = ascending[j] if d_above <= d_below else ascending[j - 1]
+    return n - bisect.bisect_right(ascending, chosen)
+
+
 def windowed_rates(descending: np.ndarray, labels: np.ndarray, settings: WindowSettings,
                    pseudo_count: float, prior: float) -> np.ndarray:
     """Each position's windowed severe rate (truncated at the ends), shrunk toward ``prior``."""
     n = len(descending)
     prefix = np.concatenate([[0.0], np.cumsum(labels)])
     positions = np.arange(n)
-    w = settings.half_widths(descending)
+    w = settings.half_widths(descending).astype(np.int64)  # JSON may say 10.0
     lo, hi = np.maximum(0, positions - w), np.minimum(n, positions + w + 1)
     k, size = prefix[hi] - prefix[lo], hi - lo
     return (k + pseudo_count * prior) / (size + pseudo_count)

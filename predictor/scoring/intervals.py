@@ -40,11 +40,22 @@ def wilson_rate_interval(probability, n, *, z: float = Z_95):
     (spec section 5c). A rate strictly inside (0, 1) gives bounds strictly inside (0, 1)."""
     p = np.asarray(probability, dtype=np.float64)
     n = np.maximum(np.asarray(n, dtype=np.float64), 1.0)
+    low, high = _wilson_rate(p, n, np.sqrt, z)
+    return np.clip(low, 0.0, 1.0), np.minimum(high, 1.0)
+
+
+def wilson_rate_bounds(probability: float, n: int, *, z: float = Z_95) -> tuple[float, float]:
+    """``wilson_rate_interval`` for one rate, in plain floats: the same operations in the same
+    order (IEEE arithmetic and a correctly rounded square root), so the same bits."""
+    low, high = _wilson_rate(float(probability), float(max(n, 1)), math.sqrt, z)
+    return min(max(low, 0.0), 1.0), min(high, 1.0)
+
+
+def _wilson_rate(p, n, sqrt, z: float):
     z2 = z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    high = np.minimum(centre + half, 1.0)
-    # The two bounds are the roots of a quadratic whose product is p^2 / (1 + z^2/n): the low
-    # one from that product, as centre - half loses every digit for a rate near 0.
-    low = np.where(high > 0, p * p / ((1 + z2 / n) * np.where(high > 0, high, 1.0)), 0.0)
-    return np.clip(low, 0.0, 1.0), high
+    half = z * sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    high = centre + half  # > 0 for any n >= 1, even at p = 0
+    # The bounds are the roots of a quadratic whose product is p^2 / (1 + z^2/n): the low one
+    # from that product, as centre - half loses every digit for a rate near 0.
+    return p * p / ((1 + z2 / n) * high), high

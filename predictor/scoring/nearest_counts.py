@@ -34,6 +34,10 @@ class NearestCounts:
         ends = np.concatenate([starts[1:], [len(scores)]])
         run = np.cumsum(new_run) - 1
         self.run_start, self.run_end = starts[run], ends[run]
+        # Plain lists for one score at a time (a Python float compares exactly as numpy's).
+        self._list = self.ascending.tolist()
+        self._prefix = self.prefix.tolist()
+        self._run_start, self._run_end = self.run_start.tolist(), self.run_end.tolist()
 
     def window_start(self, q: np.ndarray) -> np.ndarray:
         """Start of the N consecutive sorted rows nearest each q (at equal distance the window
@@ -48,6 +52,23 @@ class NearestCounts:
             lo = np.where(active & move_right, mid + 1, lo)
             hi = np.where(active & ~move_right, mid, hi)
         return lo
+
+    def count_one(self, q: float) -> tuple[int, int]:
+        """``counts`` for one score, without numpy's per-call cost: the same search on the same
+        comparisons, so the same (N, K)."""
+        a, n = self._list, self.n
+        lo, hi = 0, len(a) - n
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if (q - a[mid]) >= (a[mid + n] - q):
+                lo = mid + 1
+            else:
+                hi = mid
+        last, p = lo + n - 1, self._prefix
+        rs, re = self._run_start[lo], self._run_end[lo]
+        if rs == self._run_start[last]:
+            return n, p[rs + n] - p[rs]
+        return n, (p[rs + min(re - lo, n)] - p[rs]) + p[last + 1] - p[min(re, last + 1)]
 
     def counts(self, q) -> tuple[np.ndarray, np.ndarray]:
         """(N, K) for each raw score in ``q``."""

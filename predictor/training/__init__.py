@@ -14,6 +14,8 @@ Modules:
   the sheet's artefact.
 - ``report`` / ``report_context``: the Markdown tables of bench/accuracy.py and the model card.
 - ``calibration``: the spec section 5 baseline conversion (raw -> actual probability), vectorised.
+- ``calibration_choice``: each family's calibration method chosen by nested patient-level CV
+  (the rule is in its docstring); its ``manifest_entry`` is the manifest's ``calibration`` key.
 - ``evaluate``: metrics and the patient-level / row-level cross-validation drivers.
 - ``export``: TorchScript wrapping, manifest, baseline.csv, save and round-trip check.
 - ``pipeline``: evaluate and ship all slots (used by the management command and the bench).

@@ -42,6 +42,15 @@ class SlotPredictions:
     grade: np.ndarray
 
 
+def slot_predictions(name: str, rows, result: dict, family: str) -> SlotPredictions:
+    """A slot's ``SlotPredictions`` from its ``HorizonRows`` and the result of
+    ``evaluate.evaluate_slot`` / ``evaluate_context.evaluate_context_slot`` / ``evaluate_reference``
+    (``result["oof"][family]``, ``result["fold"]``)."""
+    return SlotPredictions(name, np.asarray(result["oof"][family], dtype=np.float64),
+                           np.asarray(rows.y, dtype=np.float64), np.asarray(rows.patient),
+                           np.asarray(result["fold"]), np.asarray(rows.grade_today))
+
+
 @dataclass(frozen=True)
 class CalibrationChoice:
     method: str

@@ -64,6 +64,7 @@ from predictor.sheets import (
 )
 from predictor.sheets.limits import sheet_limits
 from predictor.web.forms import HORIZON_TITLES
+from predictor.scoring.shown_percent import sheet_percent
 from predictor.web.views import SWITCH_LANGUAGE, Estimate, estimate
 
 CARRY_FORM_ID = "course-carry"
@@ -472,10 +473,6 @@ def prediction_notes(predictions) -> list[str]:
     return notes
 
 
-def _percent(value: float | None) -> float | None:
-    return None if value is None else round(value * 100, 1)
-
-
 def _result_table(names: dict[str, str], rows, outcomes, is_cohort: bool):
     """(columns, row dicts): one line per sheet row, the horizons side by side."""
     columns = ([("patient", _("Patient"))] if is_cohort else []) + [
@@ -499,9 +496,11 @@ def _result_table(names: dict[str, str], rows, outcomes, is_cohort: bool):
         imputed, ignored = set(), set()
         for p in outcome.predictions:
             h = p.horizon
-            line.update({f"p{h}": _percent(p.probability), f"low{h}": _percent(p.interval[0]),
-                         f"high{h}": _percent(p.interval[1]),
-                         f"ref{h}": _percent(reference_of(p)), f"combination{h}": p.combination,
+            # Never 0 or 100 in a sheet: "< 1" / "> 99" where one decimal would read so.
+            line.update({f"p{h}": sheet_percent(p.probability),
+                         f"low{h}": sheet_percent(p.interval[0]),
+                         f"high{h}": sheet_percent(p.interval[1]),
+                         f"ref{h}": sheet_percent(reference_of(p)), f"combination{h}": p.combination,
                          f"model{h}": p.model_version})
             imputed |= set(p.imputed)
             ignored |= set(p.ignored)

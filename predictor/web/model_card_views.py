@@ -28,9 +28,10 @@ from predictor.catalogue import (
 from predictor.live_catalogue import live_catalogue
 from predictor.model_versions.versions import current_stamp
 from predictor.models import ModelVersion
-from predictor.scoring.calibration import CalibrationMap
+from predictor.scoring.calibration import BOOTSTRAP_RESAMPLES, CalibrationMap
 from predictor.scoring.prediction import horizon_name
-from predictor.scoring.registry import serving_calibration
+from predictor.scoring.registry import REGISTRY, serving_calibration
+from predictor.scoring.shown_percent import shown_interval_end, shown_percent
 from predictor.scoring.trained_ranges import SPARSE_GRADE_ROWS, grade_rows, last_trained_day
 
 # Metric keys in the order a clinician reads them, with their display names.
@@ -147,15 +148,28 @@ def calibration_chart(table: CalibrationMap) -> dict:
 
 
 def calibration_rows(table: CalibrationMap) -> list[dict]:
-    """The table a physician can read: at raw score q, K of N reference days were severe, and
-    the 95 % interval of that proportion (the uncertainty every served probability carries)."""
+    """The table a physician can read: at raw score q, the probability the file serves, its 95 %
+    interval, and K of the N reference days with the nearest scores that were severe."""
     rows = []
     for q in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
         ref = table.lookup(q)
         low, high = ref.interval
-        rows.append({"raw": f"{q:.2f}", "probability": f"{ref.probability:.1%}",
-                     "interval": f"{low:.1%}–{high:.1%}", "n": ref.n, "severe": ref.severe})
+        rows.append({"raw": f"{q:.2f}", "probability": f"{shown_percent(ref.probability)}%",
+                     "interval": f"{shown_interval_end(low)}–{shown_interval_end(high)}%",
+                     "n": ref.n, "severe": ref.severe})
     return rows
+
+
+# The method names a card shows (manifest ``calibration.method``).
+CALIBRATION_METHOD_NAMES = {
+    "windows": _("the severe rate among reference days with neighbouring scores (the paper's "
+                 "windows, pooled so that it never falls as the score rises)"),
+    "isotonic": _("isotonic regression on the reference days, sparse blocks shrunk toward the "
+                  "overall rate"),
+    "platt": _("Platt scaling (a logistic curve on the raw score)"),
+    "beta": _("beta calibration (Kull et al. 2017)"),
+    "identity": _("the model's own probability (it is already calibrated)"),
+}
 
 
 def card_url(mv: ModelVersion) -> str:
@@ -174,10 +188,19 @@ def context_inputs(manifest: dict) -> list:
 
 
 
+def version_calibration(mv: ModelVersion) -> CalibrationMap:
+    """The map a version serves with: the loaded one where it is active in this process (a
+    patient bootstrap is not refitted for every card view), else fitted from its row."""
+    served = REGISTRY.snapshot().get(mv.horizon, mv.combination, mv.context or CONTEXT_NONE)
+    if served is not None and served.version_id == mv.pk:
+        return served.calibration
+    return serving_calibration(mv.manifest or {}, mv.baseline or [], mv.baseline_windows)
+
+
 def model_card_context(mv: ModelVersion) -> dict:
     manifest = mv.manifest or {}
     baseline = mv.baseline or []
-    table = serving_calibration(manifest, baseline, mv.baseline_windows) if baseline else None
+    table = version_calibration(mv) if baseline else None
     metrics = manifest.get("metrics")
     headers, rows, others = metric_tables(metrics)
     notes = localized(metrics.get("notes")) if isinstance(metrics, dict) else ""
@@ -220,7 +243,11 @@ def model_card_context(mv: ModelVersion) -> dict:
         "created_at": manifest.get("created_at"), "code_version": manifest.get("code_version"),
         "metric_headers": headers, "metric_rows": rows, "metric_others": others,
         "metric_notes": notes, "inputs": inputs,
-        "baseline_n": len(baseline), "baseline_severe": sum(int(y) for _, y in baseline),
+        "calibration_method": CALIBRATION_METHOD_NAMES.get(table.method, table.method)
+        if table else "",
+        "interval_by_patient": bool(table and table.by_patient),
+        "bootstrap_resamples": BOOTSTRAP_RESAMPLES, "nearest_n": table.nearest_n if table else 0,
+        "baseline_n": len(baseline), "baseline_severe": sum(int(row[1]) for row in baseline),
         "chart": calibration_chart(table) if table else None,
         "calibration_rows": calibration_rows(table) if table else [],
     }

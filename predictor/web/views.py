@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -31,6 +30,12 @@ from predictor.scoring.prediction import (
     predict,
 )
 from predictor.scoring.registry import REGISTRY
+from predictor.scoring.shown_percent import (
+    percent_words,
+    shown_interval_end,
+    shown_percent,
+    whole_percent,
+)
 from predictor.web.forms import HORIZON_TITLES, PredictionForm, show_number
 
 FORM_ID = "prediction-form"
@@ -57,21 +62,21 @@ class NamedValue:
 
 @dataclass(frozen=True)
 class Estimate:
-    """A calibrated probability and its 95 % interval as a physician reads them: whole percents,
-    rounded half up as the template's floatformat does, so "31% (19–46%)" and "+19 points" agree."""
+    """A calibrated probability and its 95 % interval as a physician reads them (texts from
+    ``predictor.scoring.shown_percent``: never "0" or "100"); ``percent`` is the whole percent,
+    rounded half up, for the "+19 points" arithmetic."""
 
     percent: int
-    low: int
-    high: int
-
-
-def whole_percent(fraction: float) -> int:
-    return int(Decimal(repr(fraction * 100)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    shown: str  # "< 1", "7", "> 99"
+    low: str
+    high: str
+    words: str = ""  # the shown percent in words, for assistive technology
 
 
 def estimate(probability: float, interval: tuple[float, float]) -> Estimate:
-    return Estimate(whole_percent(probability), whole_percent(interval[0]),
-                    whole_percent(interval[1]))
+    return Estimate(whole_percent(probability), shown_percent(probability),
+                    shown_interval_end(interval[0]), shown_interval_end(interval[1]),
+                    str(percent_words(probability)))
 
 
 @dataclass(frozen=True)
