@@ -298,7 +298,13 @@ def test_the_shipped_files_register_and_serve_every_slot(db, settings):
         if context:
             assert model.context_keys and model.manifest["format_version"] == 2
     [with_context] = predict(CYTOKINES, [1], percent_input=False, context=CONTEXT)
-    assert with_context.model_version == "h1-4-ctx-v1"
+    assert with_context.combination == "4"
     assert with_context.no_lab_reference.model_version == "h1-0-ctx-v1"
+    # where the file says its labs add nothing the reference's number leads (issue 15)
+    if with_context.labs_add_information is False:
+        assert with_context.model_version == "h1-0-ctx-v1"
+        assert with_context.with_labs.model_version == "h1-4-ctx-v1"
+    else:
+        assert with_context.model_version == "h1-4-ctx-v1"
     [alone] = predict({}, [3], percent_input=False, context={"crs_grade": 3, "day": 2})
     assert alone.combination == "0" and 0 <= alone.interval[0] <= alone.probability

@@ -57,7 +57,7 @@ def test_files_meet_the_contract(shipped):
         assert {"auroc", "auprc", "brier", "ece", "sensitivity", "specificity",
                 "threshold"} <= set(cv)
         lines = extras["baseline.csv"].strip().splitlines()
-        assert lines[0] == "probability,severe,grade"
+        assert lines[0] == "probability,severe,grade,patient"
         probs = np.array([float(l.split(",")[0]) for l in lines[1:]])
         labels = np.array([int(l.split(",")[1]) for l in lines[1:]])
         assert ((probs >= 0) & (probs <= 1)).all() and set(labels) <= {0, 1}

@@ -16,9 +16,12 @@ where z is log1p + standardised + clipped (``baselines.LogTransform``):
   on inner validation; an infinite penalty means "the labs add nothing" and gives the reference).
 LightGBM and the PrCRS network take the raw [labs, grade, day] vector as they are.
 
-No extrapolation (issue 15): the grade enters as non-negative steps (grade >= 1, >= 2, ...), so
-the risk never falls as the grade rises, and the day is clamped to the last day the model was
-trained on (``max_day``), so d^2 cannot run away beyond the data.
+No extrapolation (issue 15): the linear families are FITTED with the grade as one number whose
+weight is bounded >= 0 (so g = [0, b, 2b, 3b, 4b]: the risk never falls as the grade rises) and
+a linear day term (v = (v1, 0)) clamped to the last day the model was trained on (``max_day``).
+The exported module keeps the general form above. (A first version fitted one step per grade
+and d, d^2; on the same outer folds the plain logistic regression on grade + day beat it, see
+models_store/README.md.)
 """
 
 from __future__ import annotations
@@ -49,17 +52,18 @@ def context_features(grade, day, max_day: float = DAY_RANGE[1]) -> np.ndarray:
     return np.hstack([np.eye(N_GRADES)[g.astype(int)], d, d ** 2])
 
 
-def _step_features(grade, day, max_day: float) -> np.ndarray:
-    """The fitting design: grade as steps [g >= 1, ..., g >= 4] (their weights are bounded >= 0,
-    so the one-hot weights they sum to never fall as the grade rises), then d and d^2."""
-    onehot = context_features(grade, day, max_day)
-    steps = np.cumsum(onehot[:, N_GRADES - 1:0:-1], axis=1)[:, ::-1]
-    return np.hstack([steps, onehot[:, N_GRADES:]])
+def _linear_features(grade, day, max_day: float) -> np.ndarray:
+    """The fitting design: the grade as one number (its weight is bounded >= 0, so the risk
+    never falls as the grade rises) and d = day / 10, the day clamped to the trained days."""
+    g = np.clip(np.rint(np.nan_to_num(np.asarray(grade, dtype=float))), *CRS_GRADE_RANGE)
+    d = np.clip(np.nan_to_num(np.asarray(day, dtype=float)), DAY_RANGE[0], max_day) / DAY_SCALE
+    return np.column_stack([g, d])
 
 
-def _steps_to_onehot(step_coef: np.ndarray) -> np.ndarray:
-    """[c1..c4] -> one-hot weights [0, c1, c1+c2, ...]."""
-    return np.concatenate([[0.0], np.cumsum(step_coef)])
+def _linear_to_context_coef(grade_w: float, day_w: float) -> np.ndarray:
+    """(grade slope, day slope) -> the module's weights: one-hot [0, b, 2b, 3b, 4b], (d, d^2) =
+    (v, 0). The exported form is unchanged; only the fit is constrained."""
+    return np.concatenate([grade_w * np.arange(N_GRADES, dtype=float), [day_w, 0.0]])
 
 
 def fit_penalised_logistic(features: np.ndarray, y: np.ndarray, C: float,
@@ -125,17 +129,17 @@ class LinearContextModel:
 
 
 def _fit_monotone(labs_z: np.ndarray | None, grade, day, y, C: float):
-    """Penalised logistic regression on [z(labs), grade steps, d, d^2] with the grade steps >= 0.
-    Returns (lab weights, one-hot context weights [7], intercept, max_day)."""
+    """Penalised logistic regression on [z(labs), grade, d] with the grade's weight >= 0 and
+    the day clamped to the trained days. Returns (lab weights, one-hot context weights [7],
+    intercept, max_day)."""
     max_day = trained_max_day(day)
-    ctx = _step_features(grade, day, max_day)
+    ctx = _linear_features(grade, day, max_day)
     n = 0 if labs_z is None else labs_z.shape[1]
     features = ctx if n == 0 else np.hstack([labs_z, ctx])
     nonneg = np.zeros(features.shape[1], dtype=bool)
-    nonneg[n:n + N_GRADES - 1] = True
+    nonneg[n] = True
     w, b = fit_penalised_logistic(features, y, C, nonneg)
-    context_coef = np.concatenate([_steps_to_onehot(w[n:n + N_GRADES - 1]), w[n + N_GRADES - 1:]])
-    return w[:n].copy(), context_coef, b, max_day
+    return w[:n].copy(), _linear_to_context_coef(w[n], w[n + 1]), b, max_day
 
 
 def fit_reference(xctx: np.ndarray, y: np.ndarray, seed: int) -> LinearContextModel:

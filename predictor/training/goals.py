@@ -54,12 +54,22 @@ def goal_checks(summary: dict) -> list[dict]:
             brier = _mean(ctx[k]["all"][family]["brier"] for k in sorted(ctx))
             checks.append({"goal": f"with context ({label}): mean Brier <= plain LR on grade + "
                                    "day", "ours": brier, "bar": plain, "holds": brier <= plain})
+        # what the physician reads: the reference's number where the file says its labs add
+        # nothing (the flag is decided on these same folds, so this row is not nested)
+        lead = {k: (cfam if ctx[k].get("labs_add_information") is not False else "reference")
+                for k in ctx}
+        served = _mean(ctx[k]["all"][lead[k]]["brier"] for k in sorted(ctx))
+        checks.append({"goal": "with context (served headline): mean Brier <= plain LR on "
+                               "grade + day", "ours": served, "bar": plain,
+                       "holds": served <= plain})
         for metric, part, what in (("auroc", "all", "AUROC"),
                                    ("auprc", "new_onset", "new-onset AUPRC")):
-            ours = _mean(ctx[k][part][cfam][metric] for k in sorted(ctx))
             ref = _mean(ctx[k][part]["reference"][metric] for k in sorted(ctx))
-            checks.append({"goal": f"with context: mean {what} >= no-lab reference",
-                           "ours": ours, "bar": ref, "holds": ours >= ref})
+            for label, pick in (("shipped", lambda k: cfam), ("served headline", lead.get)):
+                ours = _mean(ctx[k][part][pick(k)][metric] for k in sorted(ctx))
+                checks.append({"goal": f"with context ({label}): mean {what} >= no-lab "
+                                       "reference", "ours": ours, "bar": ref,
+                               "holds": ours >= ref})
     for kind, choice in (summary.get("calibration") or {}).items():
         slopes = {name: m["all"]["slope"] for name, m in choice["per_slot"].items()}
         outside = sorted(n for n, s in slopes.items() if not SLOPE_RANGE[0] <= s <= SLOPE_RANGE[1])

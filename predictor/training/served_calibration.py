@@ -13,14 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from predictor.catalogue import REFERENCE_COMBINATION
-from predictor.training.calibration_choice import SlotPredictions, choose_calibration
+from predictor.training.calibration_choice import (SlotPredictions, choose_calibration,
+                                                     slot_predictions)
 from predictor.training.evaluate import patient_metrics
-
-
-def slot_predictions(name: str, rows, result: dict, family: str) -> SlotPredictions:
-    return SlotPredictions(name, np.asarray(result["oof"][family], dtype=np.float64),
-                           rows.y.astype(np.float64), rows.patient, result["fold"],
-                           rows.grade_today)
 
 
 def choose(slots: list[SlotPredictions]) -> dict:
