@@ -87,7 +87,7 @@ def main() -> int:
 
         print("\n## Calibration of the shipped families (nested, patient-level)\n")
         print(calibration_markdown(summary))
-        print("## Issue 15 goals (development patients, patient-level CV)\n")
+        print("## Goals (development patients, patient-level CV)\n")
         print(goals_markdown(summary))
     if args.bedside_scores or args.save_bedside:
         print(bedside_scores_report(args, summary))

@@ -139,7 +139,7 @@ def models_readme(summary: dict, out_dir: Path) -> str:
     if summary.get("calibration"):
         parts += ["## Calibration methods compared (nested, patient-level; means over slots)\n",
                   calibration_markdown(summary),
-                  "## Issue 15 goals on the development patients (patient-level CV)\n",
+                  "## Goals on the development patients (patient-level CV)\n",
                   goals_markdown(summary)]
     parts += [context_report(summary), "# Labs-only families\n", full_report(summary)]
     return "\n".join(parts)
