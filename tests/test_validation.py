@@ -187,9 +187,10 @@ def test_a_percentage_outside_its_typical_range_is_flagged_in_percent():
     assert flag.startswith("99.5 % is unusual even for CAR-T patients") and "11.39–98.31 %" in flag
 
 
-def test_a_percent_sign_on_a_non_percentage_is_ignored():
+def test_a_percent_sign_on_a_non_percentage_is_refused_not_ignored():
+    # "5%" of CRP could be a typo or a value from another field: never read as 5 mg/L.
     value, error, _flag = check_value("crp", "5%", CRP, percent_input=True)
-    assert (value, error) == (5.0, None)
+    assert value is None and error is not None
 
 
 # --- check_values: all values and the five-value rule --------------------------------------------
