@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import multiprocessing
 import os
 import re
@@ -549,7 +550,9 @@ def served_with_cpu(site: LoopbackSite, run) -> dict:
     before = cpu_seconds(pids)
     result = run()
     used = cpu_seconds(pids) - before
-    result["cpu_ms"] = used * 1000 / result["requests"] if result.get("requests") else float("nan")
+    replaced = site.worker_pids() != pids[1:]  # a worker's time went with it: no figure
+    result["cpu_ms"] = (used * 1000 / result["requests"] if result.get("requests") and not replaced
+                        else float("nan"))
     return result
 
 
@@ -580,8 +583,8 @@ def request_path(sites: list[tuple[str, LoopbackSite]], *, concurrency: int, sec
             "api_rps": statistics.median(r["rps"] for r in found["api"]),
             "share": statistics.median(shares) if shares else float("nan"),
             "shares": shares,
-            "floor_cpu_ms": statistics.median(r["cpu_ms"] for r in found["floor"]),
-            "api_cpu_ms": statistics.median(r["cpu_ms"] for r in found["api"]),
+            "floor_cpu_ms": _median_known(r["cpu_ms"] for r in found["floor"]),
+            "api_cpu_ms": _median_known(r["cpu_ms"] for r in found["api"]),
             "one_median_ms": statistics.median(r["median_ms"] for r in found["one"]),
             "one_p99_ms": statistics.median(r["p99_ms"] for r in found["one"]),
             "one_p99s": [r["p99_ms"] for r in found["one"]],
@@ -590,6 +593,11 @@ def request_path(sites: list[tuple[str, LoopbackSite]], *, concurrency: int, sec
                   for r in found[k]),
         }
     return out
+
+
+def _median_known(values) -> float:
+    known = [v for v in values if math.isfinite(v)]
+    return statistics.median(known) if known else float("nan")
 
 
 def print_request_path(results: dict[str, dict], concurrency: int) -> None:
@@ -610,7 +618,8 @@ def print_request_path(results: dict[str, dict], concurrency: int) -> None:
 def request_path_section(work: Path, bundled: Path, args, env: dict) -> None:
     print(f"\n(g) request path, wrk: the JSON API (combination 4, horizon 1; rate limits, API-key "
           f"check and prediction log on) against /healthz on the same server, gunicorn.conf.py "
-          f"as shipped ({args.workers} workers x {args.threads} threads), c={args.concurrency}, "
+          f"as shipped ({args.workers} workers x {args.threads} threads; no max_requests recycling "
+          f"during the rounds), c={args.concurrency}, "
           f"and the API at c=1; {args.path_rounds} rounds of {args.path_seconds:.0f} s, medians")
     roots = [("this checkout", ROOT)]
     if args.before_rev:
@@ -621,8 +630,10 @@ def request_path_section(work: Path, bundled: Path, args, env: dict) -> None:
         for n, (label, root) in enumerate(roots):
             folder = work / f"path-{n}"
             folder.mkdir()
+            # No recycling during the rounds: at ~3,000 answers/s a worker would reach
+            # max_requests within a minute and its reload (models, URLconf) would be measured.
             site = LoopbackSite(folder, bundled, workers=args.workers, threads=args.threads,
-                                env=env, root=root)
+                                env=env | {"GUNICORN_MAX_REQUESTS": "0"}, root=root)
             sites.append((label, site))
             site.migrate()
             site.start()

@@ -78,3 +78,18 @@ def test_large_batches_take_the_batch_copy_with_the_same_answers(tiny_models, mo
             got = outcome.predictions[0]
             assert (got.raw_probability, got.probability) == (single.raw_probability,
                                                               single.probability)
+
+
+def test_a_batch_copy_that_answers_differently_is_not_used():
+    import io
+
+    import torch
+
+    from tests.model_files import tiny_model_bytes
+
+    def load(bias: float):
+        return torch.jit.load(io.BytesIO(tiny_model_bytes(1, "4", bias=bias))).eval()
+
+    warm = [1.0] * 7
+    assert registry_module._agree(load(0.1), load(0.1), torch.device("cpu"), warm)
+    assert not registry_module._agree(load(0.1), load(0.2), torch.device("cpu"), warm)

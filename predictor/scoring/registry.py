@@ -137,6 +137,11 @@ def load_serving_model(row: dict, plan: DevicePlan) -> ServingModel:
     device = torch.device(plan.serving)
     module = _load_module(path, device, warm)
     batch_module = _load_module(path, torch.device(plan.batch), warm) if plan.batch else None
+    if batch_module is not None and not _agree(module, batch_module,
+                                                  torch.device(plan.batch), warm):
+        log.warning("%s answers differently on %s; its batches stay on %s", row_label(row),
+                    plan.batch, plan.serving)
+        batch_module = None
     baseline = row["baseline"] or []
     table = serving_calibration(manifest, baseline, row["baseline_windows"])
     model = ServingModel(row["horizon"], row["combination"], row["id"], row_label(row),
@@ -156,6 +161,18 @@ def serving_calibration(manifest: dict, baseline: list, windows: dict | None) ->
     spec = calibration_spec(manifest, windows)
     scores, severe, patients = baseline_columns(baseline)
     return build_calibration(spec.method, spec.params, scores, severe, patients)
+
+
+def _agree(module: torch.jit.ScriptModule, batch_module: torch.jit.ScriptModule,
+           batch_device: torch.device, warm: list[float]) -> bool:
+    """Whether the batch device's copy gives the serving copy's probabilities (to float32
+    rounding: another device's kernels may differ in the last bits) on a spread of inputs."""
+    rows = torch.tensor([[v * scale for v in warm] for scale in (0.1, 0.5, 1.0, 2.0, 10.0)],
+                        dtype=torch.float32)
+    with torch.inference_mode(), torch.jit.optimized_execution(False):
+        here = torch.softmax(module(rows), dim=1)[:, 1]
+        there = torch.softmax(batch_module(rows.to(batch_device)), dim=1)[:, 1].cpu()
+    return bool(torch.allclose(here, there, rtol=1e-5, atol=1e-6))
 
 
 def _load_module(path, device: torch.device, warm: list[float]) -> torch.jit.ScriptModule:
