@@ -126,7 +126,7 @@ def test_the_card_shows_a_training_pipeline_manifest(card_version):
     }
     card_version.save(update_fields=["manifest"])
     page = Client().get(card_url(2, "123")).content.decode()
-    for expected in ("0.790", "900", "new onset: patient-level cross-validation",
+    for expected in ("0.790", "900", "patient-level cross-validation, new onset: days with CRS grade below 3 today",
                      "reference without lab values", "today's CRS grade and the day since "
                      "infusion", "0.680", "decision threshold, median over the cross-validation "
                      "folds", "5-fold CV grouped by patient"):

@@ -111,11 +111,10 @@ def test_without_trajectory_the_logistic_regression_is_the_shipped_one(cohort):
     ours = fit_trajectory_lr_fixed(labs=labs, y=rows.y, C=0.1, seed=3)
     shipped = bl._fit_lr(labs, rows.y, 0.1, 3)
     assert np.allclose(ours.predict_proba(labs), shipped.predict_proba(labs), atol=1e-9)
-    g, d = rows.grade_today.astype(float), rows.day.astype(float)
-    ours = fit_trajectory_lr_fixed(labs=labs, y=rows.y, C=0.3, seed=3, grade=g, day=d)
-    shipped = cx.fit_context_lr_fixed(rows.context_columns("23"), rows.y, 0.3, 3)
-    assert np.allclose(ours.predict_proba(labs, grade=g, day=d),
-                       shipped.predict_proba(rows.context_columns("23")), atol=1e-9)
+    # The context variant is the unconstrained context LR the trajectory study was run against
+    # (docs/trajectory.md); the shipped context LR is now monotone in grade with a clamped
+    # linear day (predictor/training/context.py), so the two are compared only where the
+    # shipped one has not moved: the labs-only LR above.
 
 
 def test_the_base_variants_reproduce_the_shipped_evaluation_on_the_same_folds(cohort):
@@ -131,8 +130,7 @@ def test_the_base_variants_reproduce_the_shipped_evaluation_on_the_same_folds(co
     context = ec.evaluate_context_slot(rows, "4", fold_of, ever_of, recipe, seed)
     assert np.allclose(ours["oof"][("labs", "lr")], labs_only["oof"]["lr"], atol=1e-9)
     assert np.array_equal(ours["oof"][("labs", "lgbm")], labs_only["oof"]["lgbm"])
-    assert np.allclose(ours["oof"][("ctx", "lr")], context["oof"]["ctx_lr"], atol=1e-9)
-    assert np.array_equal(ours["oof"][("ctx", "lgbm")], context["oof"]["ctx_lgbm"])
+    assert set(context["oof"]) >= {"ctx_lr", "ctx_lgbm"}  # (the study's context base: above)
     assert ours["chosen"][("labs", "lr")] == labs_only["chosen"]["lr_C"]
     # and the trajectory variants are genuinely different models
     assert not np.allclose(ours["oof"][("labs+traj", "lr")], ours["oof"][("labs", "lr")])

@@ -22,8 +22,6 @@ OTHER_FIGURE_LABELS = {
 DEVELOPER_COLUMNS = ("brier_raw", "threshold")
 # Evaluation sets the cards did not name yet.
 MORE_EVALUATION_LABELS = {
-    "patient_cv_new_onset": _("new onset: patient-level cross-validation on days with CRS "
-                              "grade below 3"),
     "no_lab_reference_cv_new_onset": _("no-lab reference, new onset (CRS grade below 3 today)"),
     "labs_only_cv": _("the same lab values without CRS grade and day, same patients and folds"),
 }
