@@ -8,7 +8,6 @@ from sklearn.metrics import roc_auc_score
 
 from bench import trajectory as bt
 from predictor.training import baselines as bl
-from predictor.training import context as cx
 from predictor.training import evaluate_context as ec
 from predictor.training import synthetic
 from predictor.training.data import cart_frame_to_cohort, horizon_rows
