@@ -107,6 +107,9 @@ def test_a_physician_pastes_a_course_sees_the_chart_and_downloads_the_xlsx(
     assert [r[header.index("Day")] for r in body] == [0, 1, 2, 3, 4]
     percent = body[1][header.index("Tomorrow: probability (%)")]
     assert shown.startswith(f"{int(percent + 0.5)} %")
+    # The inputs that produced each prediction are beside it, with their units.
+    assert [r[header.index("IL-6 (pg/mL)")] for r in body] == [20 + 60 * d for d in range(5)]
+    assert [r[header.index("Ferritin (ng/mL)")] for r in body] == [400 + 350 * d for d in range(5)]
     # The page is still there after the download, ready for the next one.
     assert browser.find_element(By.CSS_SELECTOR, "#course-result svg.chart-risk")
 
