@@ -13,8 +13,8 @@ from predictor.training.report_context import context_report
 HEADER = """# PrCRS default models (models_store/)
 
 Written by `predictor.training.readme` from `evaluation.json` (run by `manage.py train_models`);
-do not edit by hand. {n_files} TorchScript files, three per (horizon, combination) slot kind (spec
-sections 2, 4 and 8), for horizons 1, 2, 3 (days ahead):
+do not edit by hand. {n_files} TorchScript files, three per (horizon, combination) slot kind, for
+horizons 1, 2, 3 (days ahead):
 
 | file | input | what it is |
 |---|---|---|
