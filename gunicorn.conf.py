@@ -6,7 +6,7 @@ one thread (PRCRS_TORCH_THREADS=1; no OpenMP pool spins on a busy core). A predi
 cores; and gthread workers share kept-alive connections unevenly (measured with wrk, 16
 connections: with 2 workers, now and then all 16 sat on one worker and one core idled, ~790
 instead of ~1,700 predictions/s; with 4 workers the spread stays even, ~1,600/s). Each worker holds
-~320 MiB with all bundled models.
+~360 MiB with all bundled models (measured at start; a hostile 5 MB upload adds ~35 MiB).
 
 Models load in each worker after the fork, never in the master: PyTorch's thread pools and
 gunicorn's preload do not mix, and a worker replaced after ``max_requests`` loads its own copy.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from predictor.bedside_scores.evaluation import FILE_NAME, read_bedside_evaluation
+from predictor.bedside_scores.written_figures import FILE_NAME, read_bedside_evaluation
 
 _cache: dict[tuple, dict | None] = {}
 

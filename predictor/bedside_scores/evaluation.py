@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from predictor.bedside_scores.scores import FORMULAS, PUBLISHED_SCORES
+from predictor.bedside_scores.written_figures import FILE_NAME
 from predictor.catalogue import FACTOR_KEYS, HORIZONS
 from predictor.training.data import SEVERE_GRADE, CartCohort, HorizonRows, horizon_rows
 from predictor.training.evaluate import safe_auroc
 from predictor.training.folds import fold_vector, patient_folds
-
-FILE_NAME = "bedside_scores.json"  # next to evaluation.json in the models folder
 
 
 def score_columns(rows: HorizonRows) -> dict[str, np.ndarray]:
@@ -81,12 +80,3 @@ def _clean(obj):
     if isinstance(obj, float) and not np.isfinite(obj):
         return None
     return obj
-
-
-def read_bedside_evaluation(models_dir: Path) -> dict | None:
-    """The written figures, or None where there are none (or they cannot be read)."""
-    try:
-        data = json.loads((Path(models_dir) / FILE_NAME).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None

@@ -33,7 +33,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.isotonic import isotonic_regression
 
 PROBABILITY_FLOOR = 1e-4  # 0.01 %: no map answers below this or above 1 minus it
 SCORE_CLIP = 1e-6  # raw scores of exactly 0 or 1 before a logarithm
@@ -106,6 +105,20 @@ def fit_map(method: str, params: Mapping | None, scores, severe, weights=None) -
 
 # --- windows -------------------------------------------------------------------------------------
 
+def nondecreasing(y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """The least-squares non-decreasing fit to ``y`` (weighted pool-adjacent-violators), by
+    SciPy's solver, the one scikit-learn's ``isotonic_regression`` calls: the same numbers.
+    Imported here, when a windows or isotonic map is fitted, not with this module: importing
+    scikit-learn (and with it SciPy's statistics and pandas) put ~100 MiB into every gunicorn
+    worker at start, a fifth of the 512 MiB a worker may hold, for maps the shipped files
+    (``identity``, Platt intervals) never fit."""
+    from scipy.optimize import isotonic_regression
+
+    y = np.asarray(y, dtype=np.float64)
+    return np.asarray(isotonic_regression(y, weights=weights, increasing=True).x,
+                      dtype=np.float64)
+
+
 def nearest_positions(ascending: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Position (high-to-low order) of the baseline score nearest each q; at equal distance
     the higher score (the lower position); among equal scores the first of their run."""
@@ -150,7 +163,7 @@ def _fit_windows(params: dict, scores, severe, weights) -> MapFunction:
     rates = windowed_rates(descending, labels, settings, float(params["pseudo_count"]),
                            prior_rate(severe, weights))
     # Non-increasing along the positions = non-decreasing along the ascending scores.
-    pooled = guard(isotonic_regression(rates[::-1], increasing=True))
+    pooled = guard(nondecreasing(rates[::-1]))
     ascending = descending[::-1].copy()
     by_position = pooled[::-1].copy()
 
@@ -168,14 +181,14 @@ def _fit_isotonic(params: dict, scores, severe, weights) -> MapFunction:
     k_u = np.bincount(inverse, weights=weights * severe, minlength=len(unique))
     keep = n_u > 0  # a bootstrap resample may leave some scores out
     unique, n_u, k_u = unique[keep], n_u[keep], k_u[keep]
-    fitted = isotonic_regression(k_u / n_u, sample_weight=n_u, increasing=True)
+    fitted = nondecreasing(k_u / n_u, n_u)
     # Blocks: runs of equal pooled values; shrink each toward the baseline's rate.
     starts = np.flatnonzero(np.concatenate([[True], np.diff(fitted) != 0]))
     block_n, block_k = np.add.reduceat(n_u, starts), np.add.reduceat(k_u, starts)
     a = float(params["pseudo_count"])
     prior = prior_rate(severe, weights)
     shrunk = (block_k + a * prior) / (block_n + a)
-    shrunk = isotonic_regression(shrunk, sample_weight=block_n + a, increasing=True)
+    shrunk = nondecreasing(shrunk, block_n + a)
     values = guard(np.repeat(shrunk, np.diff(np.concatenate([starts, [len(unique)]]))))
 
     def isotonic_map(q: np.ndarray) -> np.ndarray:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import re
 
 from django.utils.translation import gettext_lazy as _
@@ -51,9 +50,38 @@ def decode_text(data: bytes) -> str:
     return text
 
 
+# Where str.splitlines() ends a line; every one of them is whitespace to str.strip().
+_LINE_ENDS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_LINE_END = re.compile(f"[{_LINE_ENDS}]")
+_VISIBLE = re.compile(r"\S")
+# A record's physical lines as io.StringIO(text, newline="") splits them: at \r\n, \r or \n.
+_PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
+def first_visible_line(text: str) -> str:
+    """The first line that is not blank (the line of the first non-whitespace character), found
+    without splitting the text: a file of five million blank lines split into a list of five
+    million strings, ~40 MiB of a worker's memory for a 5 MB upload."""
+    visible = _VISIBLE.search(text)
+    if visible is None:
+        return ""
+    at = visible.start()
+    start = max(text.rfind(end, 0, at) for end in _LINE_ENDS) + 1
+    end = _LINE_END.search(text, at)
+    return text[start:end.start() if end else len(text)]
+
+
+def physical_lines(text: str):
+    """The lines of ``text`` with their line ends, one at a time, as io.StringIO(text,
+    newline="") gives them, without its copy of the whole text at four bytes a character
+    (~20 MiB for 5 MB of CSV): the reader stops at the row limit, the lines after it are never
+    made."""
+    return (line.group() for line in _PHYSICAL_LINE.finditer(text))
+
+
 def sniff_delimiter(text: str) -> str:
     """Tab, semicolon or comma, from the first non-blank line."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
+    first = first_visible_line(text)
     if "\t" in first:
         return "\t"
     return ";" if first.count(";") > first.count(",") else ","
@@ -64,8 +92,7 @@ def read_delimited(text: str, *, source: str, max_rows: int,
     """A Sheet from delimited text (delimiter sniffed from the header line)."""
     if _CONTROL.search(text, 0, 4096):
         raise SheetError.of(_NOT_TEXT)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text),
-                        strict=True)
+    reader = csv.reader(physical_lines(text), delimiter=sniff_delimiter(text), strict=True)
 
     def numbered():
         # Records, not physical lines: a quoted cell may hold a line break, and a spreadsheet
