@@ -16,8 +16,10 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class WithLabs:
-    """The labs + context file's own answer, when the headline is the no-lab reference's."""
+class FileAnswer:
+    """One file's calibrated answer beside the headline: the no-lab reference's beside a labs +
+    context answer (``prediction.ReferencePrediction``), or the labs + context file's own where
+    the reference leads (``WithLabs``)."""
 
     probability: float
     interval: tuple[float, float]
@@ -31,6 +33,9 @@ class WithLabs:
                 "raw_probability": self.raw_probability,
                 "reference": {"n": self.reference_n, "severe": self.reference_severe},
                 "model_version": self.model_version}
+
+
+WithLabs = FileAnswer  # the labs + context file's own answer, when the reference leads
 
 
 def labs_add_information(model) -> bool | None:

@@ -28,7 +28,12 @@ from predictor.inputs.context import check_context, context_given
 from predictor.inputs.validation import NotANumber, check_values, parse_number
 from predictor import no_lab_reference
 from predictor.live_catalogue import LiveCatalogue, live_catalogue
-from predictor.scoring.headline import WithLabs, labs_add_information, with_reference_headline
+from predictor.scoring.headline import (
+    FileAnswer,
+    WithLabs,
+    labs_add_information,
+    with_reference_headline,
+)
 from predictor.scoring.registry import REGISTRY, ServingModel, Snapshot
 from predictor.scoring.selection import Selection, cheapest_shortfall, choose_combination
 from predictor.scoring.trained_ranges import model_context, range_warnings
@@ -37,17 +42,9 @@ from predictor.scoring.value_use import Completion, ValueUse, completions, value
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ReferencePrediction:
-    """The no-lab reference's answer (combination 0: CRS grade and day only), shown beside a
-    labs+context answer so the physician sees what the labs change."""
-
-    probability: float
-    interval: tuple[float, float]
-    raw_probability: float
-    reference_n: int
-    reference_severe: int
-    model_version: str
+# The no-lab reference's answer (combination 0: CRS grade and day only), shown beside a
+# labs+context answer so the physician sees what the labs change.
+ReferencePrediction = FileAnswer
 
 
 @dataclass(frozen=True)
