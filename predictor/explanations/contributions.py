@@ -98,6 +98,9 @@ def raw_scores(module: torch.nn.Module, rows: np.ndarray, device: torch.device |
 
 def calibrated(calibration, raw: np.ndarray) -> np.ndarray:
     """The file's own calibration applied to an array of raw scores."""
+    mapped = getattr(calibration, "probabilities", None)
+    if mapped is not None:
+        return np.asarray(mapped(raw), dtype=np.float64)
     many = getattr(calibration, "lookup_many", None)
     if many is not None:
         return np.asarray(many(raw)[0], dtype=np.float64)

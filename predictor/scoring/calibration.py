@@ -101,6 +101,12 @@ class CalibrationMap:
     def nearest_n(self) -> int:
         return self._counts.n
 
+    def probabilities(self, q) -> np.ndarray:
+        """The fitted map alone for an array of raw scores: what ``lookup_many`` gives as
+        ``probability``, without the counts, intervals and positions (contributions need no
+        more, and those cost most of a lookup)."""
+        return self._map(np.asarray(q, dtype=np.float64).reshape(-1))
+
     def lookup_many(self, q) -> Lookups:
         q = np.asarray(q, dtype=np.float64).reshape(-1)
         return self._lookups(q, *self._counts.counts(q))
