@@ -205,13 +205,16 @@ def _get_status(port: int, path: str) -> int:
 
 def _load(port: int, *, requests: int, concurrency: int, pace: float = 0.0,
           on_progress=None) -> Counter:
-    """``requests`` predictions through ``port``; Counter of statuses (-1: no answer)."""
+    """``requests`` predictions through ``port``; Counter of statuses (-1: no answer; CUT: the
+    status line came, then the connection closed inside the body)."""
     outcomes: Counter = Counter()
     lock = threading.Lock()
 
     def one(_: int) -> None:
         try:
             status, _body = _predict(port)
+        except http.client.IncompleteRead:
+            status = CUT
         except (OSError, http.client.HTTPException):
             status = -1
         with lock:
@@ -225,6 +228,12 @@ def _load(port: int, *, requests: int, concurrency: int, pace: float = 0.0,
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, range(requests)))
     return outcomes
+
+
+# An answer cut off inside its body: the replica died between writing the status line and the
+# rest (gunicorn writes them with two calls), and nginx had already passed the status line on.
+# No proxy can retry a response its client has begun to receive.
+CUT = -2
 
 
 def _kill_replica(site: LoopbackSite) -> None:
@@ -312,8 +321,13 @@ def test_a_replica_killed_under_load_fails_no_prediction_when_nginx_retries(clus
           f"({dict(with_retry)})")
     # The control: the same kill without nginx's retries does cost predictions, so the test
     # can tell the difference.
-    assert failed_without > 0, without
-    assert with_retry == Counter({200: 300}), with_retry
+    assert sum(n for s, n in without.items() if s not in (200, CUT)) > 0, without
+    # With the retries no request goes unanswered. The one failure no proxy can hide: an answer
+    # the replica was writing at the instant it died (status line sent, body not), at most one
+    # per request in flight (6); seen about once in five runs.
+    assert set(with_retry) <= {200, CUT}, with_retry
+    assert with_retry[CUT] <= 6, with_retry
+    assert with_retry[200] + with_retry[CUT] == 300, with_retry
     # Both replicas serve again afterwards.
     assert _predict(cluster.b.port)[0] == 200
 
