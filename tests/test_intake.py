@@ -127,3 +127,27 @@ def test_a_validation_sheet_without_a_day_in_a_row_is_still_refused_whole(client
     response = client.post("/api/v1/validate?lang=en", {"sheet": upload, "horizon": "1"})
     assert response.status_code == 400
     assert "day" in " ".join(response.json()["errors"]["sheet"]).lower()
+
+
+CHECKS = ("check_values", "check_context", "parse_number", "whole_number")
+
+
+def test_every_way_in_reads_its_values_through_the_intake_module():
+    """No view, API, sheet or scoring module reaches past the intake for the checks: a second
+    path that parses or checks values its own way is what let them disagree."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "predictor"
+    behind = {"predictor.inputs.validation", "predictor.inputs.context"}
+    allowed = {root / "inputs", root / "sheets"}  # the intake's own parts
+    bypass = []
+    for path in root.rglob("*.py"):
+        if any(folder in path.parents for folder in allowed) or "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module in behind:
+                names = {a.name for a in node.names} & set(CHECKS)
+                if names:
+                    bypass.append(f"{path.relative_to(root)}: {sorted(names)}")
+    assert not bypass, bypass

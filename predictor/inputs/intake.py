@@ -18,14 +18,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from predictor.inputs.context import ALL, whole_number
-from predictor.inputs.validation import FactorLimits, NotANumber, parse_number
+from predictor.inputs.context import ALL, check_context, context_given, whole_number
+from predictor.inputs.validation import FactorLimits, NotANumber, check_values, parse_number
 from predictor.sheets import Course, Sheet, SheetError, read_course
 from predictor.sheets.course import MAX_PROBLEMS_RAISED
 from predictor.sheets.headers import FACTOR
 
-__all__ = ["ALL", "NotANumber", "failed_values", "live_limits", "parse_number", "row_errors",
-           "sheet_course", "whole_number"]
+# Every way in imports these from here: the form, the JSON, batch and validation APIs, the course
+# page, the FHIR and CDS Hooks adapters.
+__all__ = ["ALL", "NotANumber", "check_context", "check_values", "context_given", "failed_values",
+           "live_limits", "nothing_entered", "parse_number", "row_errors", "sheet_course",
+           "whole_number"]
+
+
+def nothing_entered(raw_values: Mapping[str, object]) -> bool:
+    """No lab value at all (blank form fields count as nothing; a value that cannot be read
+    counts as something entered, so that its error is shown)."""
+    for raw in raw_values.values():
+        try:
+            if parse_number(raw) is not None:
+                return False
+        except NotANumber:
+            return False
+    return True
 
 
 def live_limits() -> Mapping[str, FactorLimits]:

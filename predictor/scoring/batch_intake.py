@@ -18,9 +18,8 @@ import numpy as np
 from django.utils.translation import gettext_lazy as _
 
 from predictor.catalogue import CRS_GRADE_RANGE, DAY_RANGE
-from predictor.inputs.context import check_context, context_given
-from predictor.inputs.validation import FactorLimits, LazyFlags, check_values
-from predictor.scoring.prediction import _nothing_entered
+from predictor.inputs.intake import check_context, check_values, context_given, nothing_entered
+from predictor.inputs.validation import FactorLimits, LazyFlags
 
 _NUMBERS = frozenset((float, int))
 
@@ -188,7 +187,7 @@ def _check_one_by_one(intake: Intake, rows, indices: list[int], limits, percent_
                                              "keys to numbers.")]}
             continue
         checked_context = check_context(context)
-        reference_only = context_given(context) and _nothing_entered(values)
+        reference_only = context_given(context) and nothing_entered(values)
         checked = check_values(values, limits=limits, percent_input=percent_input,
                                min_values=0 if context_given(context) else min_values)
         if not checked.ok or not checked_context.ok:

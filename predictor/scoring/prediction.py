@@ -24,8 +24,7 @@ from predictor.catalogue import (
     REFERENCE_COMBINATION,
 )
 from predictor.explanations.contributions import explain as explain_inputs
-from predictor.inputs.context import check_context, context_given
-from predictor.inputs.validation import NotANumber, check_values, parse_number
+from predictor.inputs.intake import check_context, check_values, context_given, nothing_entered
 from predictor import no_lab_reference
 from predictor.live_catalogue import LiveCatalogue, live_catalogue
 from predictor.scoring.headline import (
@@ -177,17 +176,6 @@ def _no_combination_error(values: Mapping[str, float], catalogue: LiveCatalogue)
           "%(names)s.") % {"combination": shortfall.combination, "names": names}]})
 
 
-def _nothing_entered(raw_values: Mapping[str, object]) -> bool:
-    """No lab value at all (blank form fields count as nothing)."""
-    for raw in raw_values.values():
-        try:
-            if parse_number(raw) is not None:
-                return False
-        except NotANumber:
-            return False
-    return True
-
-
 def _run(model: ServingModel, vector: list[float], horizon: int) -> float:
     """The model's raw probability, or ``ModelOutputInvalid`` (503) for any failure inside its
     forward or a non-finite score: an uploaded file's code must never turn into a 500."""
@@ -260,7 +248,7 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
     catalogue = live_catalogue(snapshot.stamp)
     checked_context = check_context(context if isinstance(context, Mapping) else None)
     has_context = context_given(context if isinstance(context, Mapping) else None)
-    reference_only = has_context and _nothing_entered(raw_values)
+    reference_only = has_context and nothing_entered(raw_values)
     # With grade and day, a few loose labs never block an answer (the no-lab reference gives
     # it), so the at-least-five rule is only for answers that rest on labs alone.
     checked = check_values(raw_values, limits=catalogue.limits, percent_input=percent_input,

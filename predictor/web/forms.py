@@ -14,7 +14,6 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from predictor.catalogue import CONTEXT_KEYS, DAY_RANGE, HORIZONS, PANELS
-from predictor.inputs.context import check_context
 from predictor.inputs.unit_entry import (
     EnteredValues,
     annotate_flags,
@@ -22,7 +21,7 @@ from predictor.inputs.unit_entry import (
     show_converted,
 )
 from predictor.inputs.units import SYSTEMS, keys_with_us_unit, us_unit
-from predictor.inputs.validation import check_values
+from predictor.inputs.intake import check_context, check_values
 from predictor.live_catalogue import LiveCatalogue, LiveFactor
 from predictor.scoring.selection import imputable_count
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from predictor.inputs.validation import NotANumber, parse_number
+from predictor.inputs.intake import NotANumber, parse_number
 from predictor.live_catalogue import LiveCatalogue
 from predictor.web.forms import show_number
 
