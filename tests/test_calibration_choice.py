@@ -13,6 +13,7 @@ from predictor.training.calibration_choice import (
     calibration_slope_intercept,
     choose_calibration,
     nested_probabilities,
+    slope_interval,
     slot_predictions,
 )
 
@@ -93,3 +94,33 @@ def test_slot_predictions_reads_an_evaluation_result():
 def test_no_slot_is_refused():
     with pytest.raises(ValueError):
         choose_calibration([])
+
+
+def test_the_slope_interval_holds_1_for_a_calibrated_score_and_widens_with_fewer_patients():
+    rng = np.random.default_rng(7)
+    truth = rng.beta(0.6, 6.0, 4000)
+    y = (rng.random(4000) < truth).astype(float)
+    many = slope_interval(y, truth, np.arange(4000) // 4)
+    few = slope_interval(y[:800], truth[:800], np.arange(800) // 4)
+    assert many[0] < 1 < many[1]
+    assert few[1] - few[0] > many[1] - many[0]
+
+
+def test_the_slope_interval_resamples_patients_not_days():
+    rng = np.random.default_rng(8)
+    truth = rng.beta(0.6, 6.0, 2000)
+    y = (rng.random(2000) < truth).astype(float)
+    # The same days grouped into 20 patients of 100 days vary far more than 2,000 patients.
+    by_day = slope_interval(y, truth, np.arange(2000))
+    by_patient = slope_interval(y, truth, np.arange(2000) // 100)
+    assert by_patient[1] - by_patient[0] > by_day[1] - by_day[0]
+
+
+def test_an_overconfident_score_has_an_interval_below_the_band():
+    rng = np.random.default_rng(9)
+    truth = rng.beta(0.6, 6.0, 4000)
+    y = (rng.random(4000) < truth).astype(float)
+    z = np.log(truth / (1 - truth))
+    overconfident = 1 / (1 + np.exp(-2.5 * (z + 2.0)))  # slope 0.4 once calibrated back
+    low, high = slope_interval(y, overconfident, np.arange(4000) // 4)
+    assert high < 0.8

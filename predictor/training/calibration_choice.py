@@ -92,6 +92,30 @@ def calibration_slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float, fl
     return slope, float(intercept)
 
 
+SLOPE_RESAMPLES = 200
+SLOPE_SEED = 20260415  # fixed: the same predictions always give the same interval
+
+
+def slope_interval(y, p, patient, resamples: int = SLOPE_RESAMPLES,
+                   seed: int = SLOPE_SEED) -> tuple[float, float]:
+    """95 % interval of the calibration slope, resampling patients (a patient's days together):
+    a slope far from 1 on a few dozen severe days may be chance. Resamples with one class only
+    are skipped; (nan, nan) when none is left."""
+    y, p, patient = np.asarray(y, float), np.asarray(p, float), np.asarray(patient)
+    ids, index = np.unique(patient, return_inverse=True)
+    rows_of = [np.flatnonzero(index == i) for i in range(len(ids))]
+    rng = np.random.default_rng(seed)
+    slopes = []
+    for _ in range(resamples):
+        rows = np.concatenate([rows_of[i] for i in rng.integers(0, len(ids), len(ids))])
+        if 0 < y[rows].sum() < len(rows):
+            slopes.append(calibration_slope_intercept(y[rows], p[rows])[0])
+    if not slopes:
+        return float("nan"), float("nan")
+    low, high = np.percentile(slopes, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def calibration_metrics(y, p) -> dict[str, float]:
     y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
     if len(y) == 0:

@@ -62,6 +62,12 @@ def goal_checks(summary: dict) -> list[dict]:
         checks.append({"goal": "with context (served headline): mean Brier <= plain LR on "
                                "grade + day", "ours": served, "bar": plain,
                        "holds": served <= plain})
+        nested = [ctx[k]["served_nested"] for k in sorted(ctx) if "served_nested" in ctx[k]]
+        if nested:  # the same, the flag decided per outer fold on the other folds only
+            brier = _mean(n["all"]["brier"] for n in nested)
+            checks.append({"goal": "with context (served headline, flag nested): mean Brier <= "
+                                   "plain LR on grade + day", "ours": brier, "bar": plain,
+                           "holds": brier <= plain})
         for metric, part, what in (("auroc", "all", "AUROC"),
                                    ("auprc", "new_onset", "new-onset AUPRC")):
             ref = _mean(ctx[k][part]["reference"][metric] for k in sorted(ctx))
@@ -70,14 +76,50 @@ def goal_checks(summary: dict) -> list[dict]:
                 checks.append({"goal": f"with context ({label}): mean {what} >= no-lab "
                                        "reference", "ours": ours, "bar": ref,
                                "holds": ours >= ref})
+            if nested:
+                ours = _mean(n[part][metric] for n in nested)
+                checks.append({"goal": f"with context (served headline, flag nested): mean "
+                                       f"{what} >= no-lab reference", "ours": ours, "bar": ref,
+                               "holds": ours >= ref})
     for kind, choice in (summary.get("calibration") or {}).items():
         slopes = {name: m["all"]["slope"] for name, m in choice["per_slot"].items()}
         outside = sorted(n for n, s in slopes.items() if not SLOPE_RANGE[0] <= s <= SLOPE_RANGE[1])
+        # Which of those are miscalibrated beyond chance: the slope's 95 % interval (patient
+        # bootstrap) misses the whole 0.8-1.2 band, not only the point.
+        intervals = {name: m["all"].get("slope_ci") for name, m in choice["per_slot"].items()}
+        beyond = sorted(n for n in outside if intervals.get(n) and _misses_band(intervals[n]))
         checks.append({"goal": f"calibration slope 0.8-1.2, every {kind} file "
                                f"({choice['method']})",
                        "ours": min(slopes.values()), "bar": max(slopes.values()),
-                       "holds": not outside, "outside": outside})
+                       "holds": not outside, "outside": outside,
+                       "outside_detail": {n: (slopes[n], intervals.get(n)) for n in outside},
+                       "beyond_chance": beyond if all(intervals.values()) else None})
     return checks
+
+
+def _misses_band(interval) -> bool:
+    low, high = interval
+    return bool(np.isfinite(low) and np.isfinite(high)
+                and (high < SLOPE_RANGE[0] or low > SLOPE_RANGE[1]))
+
+
+def _outside_text(check: dict) -> str:
+    """`` (outside: h1_c3 0.62 [0.41-0.95], ...; beyond chance: none)``."""
+    if not check.get("outside"):
+        return ""
+    parts = []
+    for name in check["outside"]:
+        slope, interval = check.get("outside_detail", {}).get(name, (None, None))
+        if slope is None:
+            parts.append(name)
+        elif interval:
+            parts.append(f"{name} {slope:.2f} [{interval[0]:.2f}-{interval[1]:.2f}]")
+        else:
+            parts.append(f"{name} {slope:.2f}")
+    text = f" (outside: {', '.join(parts)}"
+    if check.get("beyond_chance") is not None:
+        text += f"; 95 % interval misses 0.8-1.2: {', '.join(check['beyond_chance']) or 'none'}"
+    return text + ")"
 
 
 def goals_markdown(summary: dict) -> str:
@@ -85,7 +127,7 @@ def goals_markdown(summary: dict) -> str:
     for c in goal_checks(summary):
         if c["goal"].startswith("calibration slope"):
             ours, bar = f"min {c['ours']:.2f}", f"max {c['bar']:.2f}"
-            extra = f" (outside: {', '.join(c['outside'])})" if c.get("outside") else ""
+            extra = _outside_text(c)
         else:
             digits = 4 if "Brier" in c["goal"] else 3
             ours, bar, extra = f"{c['ours']:.{digits}f}", f"{c['bar']:.{digits}f}", ""

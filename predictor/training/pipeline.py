@@ -41,6 +41,7 @@ from predictor.training.export import (EnsembleModule, UnusedFactors, build_mani
 from predictor.training.sensitivity import folder_sensitivity
 from predictor.training.readme import write_readme
 from predictor.training.served_calibration import calibrate_shipped
+from predictor.training.served_headline import labs_beat_reference, nested_headline
 from predictor.training.trained_ranges import trained_ranges
 from predictor.training.fit import pretrain_covid, train_network
 from predictor.training.folds import patient_folds, patient_table
@@ -351,8 +352,7 @@ def run(cart_source, covid_source, out_dir: Path | None, recipe: Recipe | None =
     summary["calibration"] = calibrate_shipped(summary, _STATE["rows"], results, ctx_results)
     for kind, choice in summary["calibration"].items():
         log(f"calibration of the {kind} files: {choice['method']}")
-    for s in summary.get("context_slots", {}).values():
-        s["labs_add_information"] = ec.labs_add_information(s, s["shipped"])
+    _add_labs_flags(summary, ctx_results)
     t = time.time()
     for (h, code) in tqdm(slots, desc="train + export", disable=not opts.progress):
         rows = _STATE["rows"][h]
@@ -470,6 +470,28 @@ def _export_context(summary: dict, ctx_results: dict, recipe: Recipe, opts: Opti
         save_model(module, model_path(out_dir, h, code, CONTEXT_BOTH), manifest,
                    baseline_csv(raw_oof, rows.y, rows.grade_today, rows.patient),
                    check_seed=seed)
+
+
+def _add_labs_flags(summary: dict, ctx_results: dict) -> None:
+    """Per labs + context slot: ``labs_add_information`` (on the family that ships, through the
+    calibrations it is served with; ``served_headline.labs_beat_reference``) and
+    ``served_nested``, the served headline's figures with that flag decided per outer fold on
+    the other folds."""
+    if not ctx_results:
+        return
+    labs_cal = _manifest_calibration(summary, "context")
+    reference_cal = _manifest_calibration(summary, "reference")
+    for (h, code), res in ctx_results.items():
+        if code == REFERENCE_COMBINATION:
+            continue
+        s, rows = summary["context_slots"][f"{h}_{code}"], _STATE["rows"][h]
+        labs_raw, reference_raw = res["oof"][s["shipped"]], res["oof"]["reference"]
+        s["labs_add_information"] = labs_beat_reference(rows.y, res["fold"], rows.patient,
+                                                        labs_raw, reference_raw, labs_cal,
+                                                        reference_cal)
+        s["served_nested"] = nested_headline(rows.y, rows.grade_today, res["fold"],
+                                             rows.patient, labs_raw, reference_raw, labs_cal,
+                                             reference_cal)
 
 
 def _manifest_calibration(summary: dict, kind: str) -> dict:

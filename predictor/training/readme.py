@@ -25,7 +25,7 @@ horizons 1, 2, 3 (days ahead):
 They predict severe CRS (grade >= 3) on day d+h from day d. **Research use only; not a
 substitute for clinical judgement.** Total size: {size}.
 
-Retrain with (about {minutes} minutes on this machine for the run behind these files):
+Retrain with ({minutes} on this machine for the run behind these files):
 
 ```sh
 .venv/bin/python manage.py train_models --cart ../shared/data/prcrs-public/CAR-T.xlsx \\
@@ -105,9 +105,11 @@ def _models(summary: dict) -> str:
                      + ", ".join(summary.get("context_selection_per_fold", [])) + ".")
         lines.append(f"- No-lab reference: {ctx_names.get('reference', '')}.")
         lines.append(
-            "- `labs_add_information`, criterion fixed in advance, on the family that ships and "
-            "its served (calibrated) probability: true when it beats the no-lab reference on the "
-            "same rows and folds in AUROC (higher) AND Brier (lower). False for "
+            "- `labs_add_information`, on the family that ships and its served (calibrated) "
+            "probability: true when it beats the no-lab reference on the same rows and folds in "
+            "AUROC (higher) AND in Brier beyond chance (the 95 % interval of the paired Brier "
+            "difference, patient bootstrap, lies below 0; `predictor/training/served_headline.py`"
+            ", which says why a lower Brier by any margin was not kept). False for "
             f"{len(no)} of {len(ctx)} slots"
             + (": " + ", ".join("h" + k.replace("_", " c") for k in no) if no else "")
             + "; there the site leads with the no-lab reference's probability and says so (the "
@@ -131,7 +133,7 @@ def models_readme(summary: dict, out_dir: Path) -> str:
             "gunicorn worker) were not re-evaluated in this run (`--no-network`); the shipped "
             "families, the shipping rules and every figure of a shipped file do not depend on "
             "them. Their figures are in the earlier releases' evaluations.\n") if skipped else ""
-    parts = [HEADER.format(n_files=n_files, size=size, minutes=f"{minutes:.0f}",
+    parts = [HEADER.format(n_files=n_files, size=size, minutes=_duration(minutes),
                            network_flag=" \\\n  --no-network" if skipped else "",
                            network_note=note), CONTRACT,
              _cleaning(summary), _models(summary),
@@ -140,9 +142,28 @@ def models_readme(summary: dict, out_dir: Path) -> str:
         parts += ["## Calibration methods compared (nested, patient-level; means over slots)\n",
                   calibration_markdown(summary),
                   "## Goals on the development patients (patient-level CV)\n",
-                  goals_markdown(summary)]
+                  GOALS_NOTE, goals_markdown(summary)]
     parts += [context_report(summary), "# Labs-only families\n", full_report(summary)]
     return "\n".join(parts)
+
+
+GOALS_NOTE = """\
+- *shipped*: the labs + context family's own figures;
+- *served headline*: what the page leads with, the no-lab reference where a file's
+  `labs_add_information` is false; that flag is decided on the same five folds, so this row is
+  optimistic;
+- *served headline, flag nested*: the same with the flag decided for each outer fold on the
+  other four folds only, the held-out fold answered by whichever leads there: the honest figure;
+- calibration slopes: each file's slope (nested, through its map) with its 95 % interval by
+  patient bootstrap; a slope outside 0.8-1.2 whose interval still reaches the band may be chance
+  on a few dozen severe days, one whose interval misses the band is miscalibrated.
+"""
+
+
+def _duration(minutes: float) -> str:
+    if minutes < 1.5:
+        return "about a minute" if minutes >= 0.5 else "under a minute"
+    return f"about {minutes:.0f} minutes"
 
 
 def write_readme(summary: dict, out_dir: Path) -> Path:

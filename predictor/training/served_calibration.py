@@ -14,16 +14,23 @@ import numpy as np
 
 from predictor.catalogue import REFERENCE_COMBINATION
 from predictor.training.calibration_choice import (SlotPredictions, choose_calibration,
+                                                     nested_probabilities, slope_interval,
                                                      slot_predictions)
 from predictor.training.evaluate import patient_metrics
 
 
 def choose(slots: list[SlotPredictions]) -> dict:
     """{"method", "params", "table" (method x subset x metric, means over slots), "per_slot"
-    (the chosen method's figures per slot)} for one family's slots."""
+    (the chosen method's figures per slot, with ``slope_ci``: the slope's 95 % interval by
+    patient bootstrap)} for one family's slots."""
     choice = choose_calibration(slots)
+    per_slot = choice.per_slot[choice.method]
+    for slot in slots:
+        p = nested_probabilities(slot, choice.method, choice.params)
+        per_slot[slot.name]["all"]["slope_ci"] = list(slope_interval(slot.severe, p,
+                                                                     slot.patient))
     return {"method": choice.method, "params": choice.params, "table": choice.table,
-            "per_slot": choice.per_slot[choice.method]}
+            "per_slot": per_slot}
 
 
 def rescore(summary_slot: dict, rows, result: dict, family: str, calibration: dict) -> None:
