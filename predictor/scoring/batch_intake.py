@@ -127,7 +127,6 @@ def take_rows(rows: Sequence, *, limits: Mapping[str, FactorLimits], percent_inp
 def _read_bucket(intake: Intake, rows, keys: tuple[str, ...], has_context: bool,
                  members: list[int], grades, days, limits, min_values: int) -> list[int]:
     """Add the bucket's rows that pass every check as a group; return the others' indices."""
-    reference_only = has_context and not keys  # the no-lab reference needs no lab value
     # with grade and day, loose labs never block an answer: the at-least-five rule is for
     # answers that rest on labs alone (issue 16, as in prediction.predict)
     if (not has_context and len(keys) < min_values) or any(k not in limits for k in keys):

@@ -109,6 +109,11 @@ def fit_lgbm(x_tr, y_tr, x_val, y_val, recipe: Recipe, seed: int, refit_x=None, 
     return model, p_val, rounds
 
 
+def fit_logistic_fixed(x, y, C, seed) -> LogisticModel:
+    """Logistic regression with a given C (the inner-CV choice needs the plain fit)."""
+    return _fit_lr(x, y, C, seed)
+
+
 def fit_lgbm_fixed(x, y, recipe: Recipe, seed: int, rounds: int,
                    monotone: list[int] | None = None) -> LGBMModel:
     booster = lgb.train(_lgb_params(recipe, seed, monotone), lgb.Dataset(x, label=y),

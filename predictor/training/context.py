@@ -32,7 +32,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.optimize import minimize
-from sklearn.metrics import log_loss
 from torch import nn
 
 from predictor import no_lab_reference
@@ -191,34 +190,6 @@ def _shift_only(theta, offset, y):
     s = offset + theta[0]
     p = 1.0 / (1.0 + np.exp(-s))
     return np.sum(np.logaddexp(0.0, s) - y * s), np.array([np.sum(p - y)])
-
-
-def _choose(fit_fixed, grid, x_tr, y_tr, x_val, y_val, seed, refit_x, refit_y):
-    """The grid value with the lowest inner-validation log-loss (ties: the earlier, i.e. the
-    more regularised, value); refit on (refit_x, refit_y) if given."""
-    best = None
-    for value in grid:
-        m = fit_fixed(x_tr, y_tr, value, seed)
-        p = m.predict_proba(x_val)
-        loss = log_loss(y_val, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1])
-        if best is None or loss < best[0] - 1e-12:
-            best = (loss, value, m, p)
-    _, value, m, p_val = best
-    if refit_x is not None:
-        m = fit_fixed(refit_x, refit_y, value, seed)
-    return m, p_val, value
-
-
-def fit_context_lr(x_tr, y_tr, x_val, y_val, grid, seed, refit_x=None, refit_y=None):
-    """Logistic regression on labs + context; C chosen on inner validation."""
-    return _choose(_fit_context_lr_fixed, grid, x_tr, y_tr, x_val, y_val, seed, refit_x, refit_y)
-
-
-def fit_stacked(x_tr, y_tr, x_val, y_val, grid, seed, refit_x=None, refit_y=None):
-    """The stacked model; the lab penalty chosen on inner validation. The grid is searched from
-    the strongest penalty (inf = the reference) down, so ties keep the labs out."""
-    order = sorted(grid, reverse=True)
-    return _choose(_fit_stacked_fixed, order, x_tr, y_tr, x_val, y_val, seed, refit_x, refit_y)
 
 
 def fit_context_lr_fixed(xctx, y, C, seed) -> LinearContextModel:

@@ -1,10 +1,11 @@
 """Metrics and the cross-validation drivers.
 
 Patient-level protocol, per (horizon, combination) slot: 5 outer folds of patients (stratified by
-ever-severe); inside each outer training set, 20 % of the patients (stratified) are inner
-validation, used for early stopping (network), C (logistic regression) and rounds (LightGBM),
-and for choosing among model families (nested selection). The outer-fold patients are scored
-once, by models that never saw them (out-of-fold, OOF).
+ever-severe); inside each outer training set, C (logistic regression) and rounds (LightGBM) are
+chosen by inner 5-fold CV over its patients (``inner_cv``), and 20 % of the patients
+(stratified) are inner validation, used for early stopping (network) and for choosing among
+model families (nested selection). The outer-fold patients are scored once, by models that never
+saw them (out-of-fold, OOF).
 
 For the figures of fold f, the calibration baseline (spec section 5) and the
 sensitivity/specificity threshold (Youden's J on raw probability) are built from the OOF
@@ -24,6 +25,8 @@ from predictor.training import context as cx
 from predictor.training.calibration import actual_probabilities
 from predictor.training.data import HorizonRows
 from predictor.training.fit import predict_proba, train_network
+from predictor.training.inner_cv import (choose_by_inner_cv, inner_folds,
+                                         lgbm_rounds_by_inner_cv)
 from predictor.training.folds import fold_vector, outer_fold_masks, row_folds, row_inner_validation
 from predictor.training.recipe import Recipe
 
@@ -163,15 +166,21 @@ def evaluate_slot(rows: HorizonRows, code: str, fold_of: dict[int, int], ever_of
             chosen[f"{fam}_epochs"].append(res.best_epoch)
             val_pred[fam] = predict_proba(res.model, xv, device)
             test_pred[fam] = predict_proba(res.model, xte, device)
-        lr_model, val_pred["lr"], C = bl.fit_logistic(xtr, ytr, xv, yv, recipe, fseed,
-                                                       x[~test], y[~test])
+        # C and rounds by inner K-fold CV over the outer-training patients (inner_cv)
+        inner = inner_folds(rows.patient[~test], ever_of, recipe.inner_folds, fseed)
+        x_out, y_out, val_rows = x[~test], y[~test], is_val[~test]
+        C, inner_oof = choose_by_inner_cv(bl.fit_logistic_fixed, recipe.lr_grid, x_out, y_out,
+                                          inner, fseed)
         chosen["lr_C"].append(C)
-        test_pred["lr"] = lr_model.predict_proba(xte)
-        lgb_model, val_pred["lgbm"], rounds = bl.fit_lgbm(xtr, ytr, xv, yv, recipe, fseed,
-                                                          x[~test], y[~test])
+        val_pred["lr"] = inner_oof[val_rows]
+        test_pred["lr"] = bl.fit_logistic_fixed(x_out, y_out, C, fseed).predict_proba(xte)
+        rounds, inner_oof = lgbm_rounds_by_inner_cv(
+            x_out, y_out, inner, lambda a, b, c, d: bl.fit_lgbm(a, b, c, d, recipe, fseed)[0])
         chosen["lgbm_rounds"].append(rounds)
-        test_pred["lgbm"] = lgb_model.predict_proba(xte)
-        # ensembles (the LR/LightGBM validation predictions come from the inner-train fits)
+        val_pred["lgbm"] = inner_oof[val_rows]
+        test_pred["lgbm"] = bl.fit_lgbm_fixed(x_out, y_out, recipe, fseed,
+                                              rounds).predict_proba(xte)
+        # ensembles (the LR/LightGBM validation predictions: the inner out-of-fold ones)
         for ens, members in ENSEMBLES.items():
             members = tuple("net" if m == "net_pre" and "net_pre" not in test_pred and
                             ens == "ens3" else m for m in members)

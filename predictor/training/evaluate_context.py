@@ -2,7 +2,8 @@
 the no-lab reference, on exactly the folds, inner-validation patients and rows of the labs-only
 evaluation (``evaluate.evaluate_slot``), so every figure is comparable row for row.
 
-Families (all choices on inner-validation patients only):
+Families (every setting by inner K-fold CV over the outer-training patients,
+``predictor.training.inner_cv``; the network by early stopping on inner-validation patients):
 - ``ctx_lr``: logistic regression on labs + context (C from ``recipe.ctx_lr_grid``);
 - ``ctx_lgbm``: LightGBM on the raw [labs, grade, day] vector (rounds by early stopping);
 - ``ctx_stack``: the reference's logit as an offset + an L2-penalised lab effect (penalty from
@@ -24,6 +25,8 @@ from predictor.training.data import HorizonRows
 from predictor.training.evaluate import best_family, nested_global_selection, safe_auroc
 from predictor.training.fit import predict_proba, train_network
 from predictor.training.folds import fold_vector, outer_fold_masks
+from predictor.training.inner_cv import (choose_by_inner_cv, inner_folds,
+                                         lgbm_rounds_by_inner_cv)
 from predictor.training.recipe import Recipe
 
 CTX_FAMILIES = ("ctx_lr", "ctx_lgbm", "ctx_stack", "ctx_net", "ctx_ens")
@@ -36,7 +39,7 @@ CTX_FAMILY_NAMES = {
     "ctx_lr": "Logistic regression on labs + CRS grade + day",
     "ctx_lgbm": "LightGBM on labs + CRS grade + day",
     "ctx_stack": ("Stacked: no-lab reference logit as offset + L2-penalised lab effect "
-                  "(penalty chosen on inner validation)"),
+                  "(penalty chosen by inner cross-validation)"),
     "ctx_net": "PrCRS net with CRS grade and day as two more inputs (no pre-training)",
     "ctx_ens": "Ensemble: stacked + LightGBM on labs + context (1/2 each)",
     "reference": "No lab: today's CRS grade + day since infusion (monotone logistic regression, "
@@ -85,19 +88,29 @@ def evaluate_context_slot(rows: HorizonRows, code: str, fold_of: dict[int, int],
                                                seed=fseed)
         xtr, ytr, xv, yv, xte = x[is_tr], y[is_tr], x[is_val], y[is_val], x[test]
         val_pred, test_pred = {}, {}
-        m, val_pred["ctx_lr"], C = cx.fit_context_lr(xtr, ytr, xv, yv, recipe.ctx_lr_grid, fseed,
-                                                     x[~test], y[~test])
+        # every setting by inner K-fold CV over the outer-training patients (inner_cv)
+        inner = inner_folds(rows.patient[~test], ever_of, recipe.inner_folds, fseed)
+        x_out, y_out, val_rows = x[~test], y[~test], is_val[~test]
+        C, inner_oof = choose_by_inner_cv(cx.fit_context_lr_fixed, recipe.ctx_lr_grid, x_out,
+                                          y_out, inner, fseed)
         chosen["ctx_lr_C"].append(C)
-        test_pred["ctx_lr"] = m.predict_proba(xte)
-        m, val_pred["ctx_stack"], lam = cx.fit_stacked(xtr, ytr, xv, yv, recipe.stack_lambdas,
-                                                       fseed, x[~test], y[~test])
+        val_pred["ctx_lr"] = inner_oof[val_rows]
+        test_pred["ctx_lr"] = cx.fit_context_lr_fixed(x_out, y_out, C, fseed).predict_proba(xte)
+        # from the strongest penalty (inf = the reference) down: ties keep the labs out
+        lam, inner_oof = choose_by_inner_cv(cx.fit_stacked_fixed,
+                                            sorted(recipe.stack_lambdas, reverse=True), x_out,
+                                            y_out, inner, fseed)
         chosen["ctx_stack_lambda"].append(lam)
-        test_pred["ctx_stack"] = m.predict_proba(xte)
-        g, val_pred["ctx_lgbm"], rounds = bl.fit_lgbm(xtr, ytr, xv, yv, recipe, fseed,
-                                                      x[~test], y[~test],
-                                                      cx.grade_monotone(x.shape[1] - 2))
+        val_pred["ctx_stack"] = inner_oof[val_rows]
+        test_pred["ctx_stack"] = cx.fit_stacked_fixed(x_out, y_out, lam, fseed).predict_proba(xte)
+        monotone = cx.grade_monotone(x.shape[1] - 2)
+        rounds, inner_oof = lgbm_rounds_by_inner_cv(
+            x_out, y_out, inner,
+            lambda a, b, c, d: bl.fit_lgbm(a, b, c, d, recipe, fseed, monotone=monotone)[0])
         chosen["ctx_lgbm_rounds"].append(rounds)
-        test_pred["ctx_lgbm"] = g.predict_proba(xte)
+        val_pred["ctx_lgbm"] = inner_oof[val_rows]
+        test_pred["ctx_lgbm"] = bl.fit_lgbm_fixed(x_out, y_out, recipe, fseed, rounds,
+                                                  monotone).predict_proba(xte)
         if "ctx_net" in families:
             res = train_network(xtr, ytr, xv, yv, recipe, fseed, device=device)
             chosen["ctx_net_epochs"].append(res.best_epoch)
@@ -122,12 +135,3 @@ def add_context_global_selection(results: dict, k: int) -> list[str]:
 def choose_context_family(summaries: dict[str, dict]) -> str:
     """The same rule as the labs-only models (``best_family``), among ``CTX_SHIPPABLE``."""
     return best_family(summaries, CTX_SHIPPABLE)
-
-
-def labs_add_information(summary: dict, family: str) -> bool:
-    """The criterion fixed in advance, on the family that SHIPS in this slot (the figures of
-    the file the site serves): the labs add information when its out-of-fold predictions beat
-    the no-lab reference on the same rows and folds in AUROC (higher) AND Brier (lower).
-    Otherwise the file says so, and the site shows the no-lab reference's probability."""
-    a, r = summary["all"][family], summary["all"]["reference"]
-    return bool(a["auroc"] > r["auroc"] and a["brier"] < r["brier"])

@@ -69,6 +69,18 @@ def inner_validation(ids: np.ndarray, ever: np.ndarray, fraction: float, seed: i
     return chosen
 
 
+def inner_patient_folds(ids: np.ndarray, ever: np.ndarray, k: int, seed: int) -> dict[int, int]:
+    """Patient -> inner fold (0..k-1) for the given (outer-training) patients, stratified by
+    whether the patient ever had severe CRS, so each inner fold holds some severe patients."""
+    rng = np.random.default_rng(seed)
+    out: dict[int, int] = {}
+    for s in (True, False):
+        members = ids[ever == s]
+        for i, p in enumerate(members[rng.permutation(len(members))]):
+            out[int(p)] = i % k
+    return out
+
+
 def row_folds(y: np.ndarray, k: int = 5, seed: int = 0) -> np.ndarray:
     """Row -> fold for the row-level protocol (random patient-day split, stratified by label)."""
     rng = np.random.default_rng(seed)

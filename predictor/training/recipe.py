@@ -40,6 +40,9 @@ class Recipe:
     # logistic regression and LightGBM run it for every slot
     row_protocol_network_horizons: tuple[int, ...] = (1,)
     inner_val_fraction: float = 0.2
+    # C, the stacked model's penalty and LightGBM's rounds: by inner K-fold CV over the
+    # outer-training patients (predictor.training.inner_cv)
+    inner_folds: int = 5
     # logistic regression: C chosen on inner validation from this grid
     lr_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
     # LightGBM (rounds chosen by early stopping on inner validation)
