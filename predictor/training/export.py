@@ -104,11 +104,11 @@ def input_width(manifest: dict) -> int:
     return len(manifest["factor_keys"]) + len(manifest.get("context_keys", ()))
 
 
-def _json_clean(obj):
+def json_clean(obj):
     if isinstance(obj, dict):
-        return {str(k): _json_clean(v) for k, v in obj.items()}
+        return {str(k): json_clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_clean(v) for v in obj]
+        return [json_clean(v) for v in obj]
     if isinstance(obj, (np.floating, float)):
         v = float(obj)
         return None if not np.isfinite(v) else round(v, 6)
@@ -124,7 +124,7 @@ def save_model(module: nn.Module, path: Path, manifest: dict, baseline_csv_text:
     scripted = torch.jit.script(module)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    extra = {MANIFEST_NAME: json.dumps(_json_clean(manifest), ensure_ascii=False, indent=1),
+    extra = {MANIFEST_NAME: json.dumps(json_clean(manifest), ensure_ascii=False, indent=1),
              BASELINE_NAME: baseline_csv_text}
     torch.jit.save(scripted, str(path), _extra_files=extra)
     medians = list(manifest.get("medians", {}).values())

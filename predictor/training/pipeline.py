@@ -501,5 +501,5 @@ def _manifest_calibration(summary: dict, kind: str) -> dict:
 
 
 def _clean(obj):
-    from predictor.training.export import _json_clean
-    return _json_clean(obj)
+    from predictor.training.export import json_clean
+    return json_clean(obj)

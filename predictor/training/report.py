@@ -13,17 +13,17 @@ SHORT = {"net_pre": "PrCRS pre", "net": "PrCRS", "ens_pre": "Ens pre", "ens": "E
          "selected": "Nested/slot", "selected_global": "Nested/global"}
 
 
-def _f(v, digits=3) -> str:
+def fmt(v, digits=3) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
-def _table(header, rows) -> str:
+def markdown_table(header, rows) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
 
 
-def _slots(summary):
+def ordered_slots(summary):
     return sorted(summary["slots"].items(),
                   key=lambda kv: (int(kv[0].split("_")[0]), -len(kv[0].split("_")[1]),
                                   kv[0].split("_")[1]))
@@ -32,7 +32,7 @@ def _slots(summary):
 def family_means(summary, part="all", metric="auroc") -> dict:
     out = {}
     for fam in MAIN:
-        vals = [s[part][fam][metric] for _, s in _slots(summary)
+        vals = [s[part][fam][metric] for _, s in ordered_slots(summary)
                 if fam in s.get(part, {}) and metric in s[part][fam]]
         vals = [v for v in vals if v is not None and not (isinstance(v, float) and math.isnan(v))]
         if vals:
@@ -41,41 +41,41 @@ def family_means(summary, part="all", metric="auroc") -> dict:
 
 
 def metric_table(summary, metric="auroc", part="all") -> str:
-    fams = [f for f in MAIN if any(f in s.get(part, {}) for _, s in _slots(summary))]
+    fams = [f for f in MAIN if any(f in s.get(part, {}) for _, s in ordered_slots(summary))]
     rows = []
-    for key, s in _slots(summary):
+    for key, s in ordered_slots(summary):
         h, code = key.split("_")
         first = s[part][fams[0]]
         rows.append([f"h{h} c{code}", f"{first['n']}/{first['severe']}"]
-                    + [_f(s[part][f].get(metric)) if f in s[part] else "–" for f in fams]
+                    + [fmt(s[part][f].get(metric)) if f in s[part] else "–" for f in fams]
                     + ([s.get("shipped", "")] if part == "all" else []))
     means = family_means(summary, part, metric)
-    rows.append(["**mean**", ""] + [_f(means.get(f)) for f in fams] + ([""] if part == "all" else []))
-    return _table(["slot", "rows/severe"] + [SHORT[f] for f in fams]
+    rows.append(["**mean**", ""] + [fmt(means.get(f)) for f in fams] + ([""] if part == "all" else []))
+    return markdown_table(["slot", "rows/severe"] + [SHORT[f] for f in fams]
                   + (["shipped"] if part == "all" else []), rows)
 
 
 def row_level_table(summary) -> str:
     fams = ("net", "lr", "lgbm")
     rows = []
-    for key, s in _slots(summary):
+    for key, s in ordered_slots(summary):
         if "row_level" not in s:
             continue
         h, code = key.split("_")
         rows.append([f"h{h} c{code}"] + [
-            f"{_f(s['row_level'][f]['auroc'])} vs {_f(s['all'][f]['auroc'])}"
+            f"{fmt(s['row_level'][f]['auroc'])} vs {fmt(s['all'][f]['auroc'])}"
             if f in s["row_level"] else "–" for f in fams])
     if not rows:
         return "(row-level protocol not run)"
     cells = []
     for f in fams:  # means over the slots where the family ran the row-level protocol
-        both = [(s["row_level"][f]["auroc"], s["all"][f]["auroc"]) for _, s in _slots(summary)
+        both = [(s["row_level"][f]["auroc"], s["all"][f]["auroc"]) for _, s in ordered_slots(summary)
                 if f in s.get("row_level", {})]
-        cells.append(f"{_f(float(np.mean([a for a, _ in both])))} vs "
-                     f"{_f(float(np.mean([b for _, b in both])))} ({len(both)} slots)"
+        cells.append(f"{fmt(float(np.mean([a for a, _ in both])))} vs "
+                     f"{fmt(float(np.mean([b for _, b in both])))} ({len(both)} slots)"
                      if both else "–")
     rows.append(["**mean**"] + cells)
-    return _table(["slot"] + [f"{SHORT[f]} AUROC row-level vs patient-level" for f in fams], rows)
+    return markdown_table(["slot"] + [f"{SHORT[f]} AUROC row-level vs patient-level" for f in fams], rows)
 
 
 def summary_table(summary) -> str:
@@ -85,12 +85,12 @@ def summary_table(summary) -> str:
         vals = []
         for part in ("all",):
             for metric in ("auroc", "auprc", "brier", "ece", "sensitivity", "specificity"):
-                vals.append(_f(family_means(summary, part, metric).get(fam),
+                vals.append(fmt(family_means(summary, part, metric).get(fam),
                                4 if metric in ("auroc", "brier") else 3))
-        vals.append(_f(family_means(summary, "new_onset", "auroc").get(fam)))
-        vals.append(_f(family_means(summary, "new_onset", "auprc").get(fam)))
+        vals.append(fmt(family_means(summary, "new_onset", "auroc").get(fam)))
+        vals.append(fmt(family_means(summary, "new_onset", "auprc").get(fam)))
         rows.append([SHORT[fam]] + vals)
-    return _table(["model (mean of slots)", "AUROC", "AUPRC", "Brier", "ECE", "Sens", "Spec",
+    return markdown_table(["model (mean of slots)", "AUROC", "AUPRC", "Brier", "ECE", "Sens", "Spec",
                    "new-onset AUROC", "new-onset AUPRC"], rows)
 
 

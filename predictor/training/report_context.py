@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from predictor.training.report import _f, _slots, _table
+from predictor.training.report import fmt, markdown_table, ordered_slots
 
 KINDS = ("labs", "ctx", "ref")
 KIND_NAMES = {"labs": "labs only (shipped)", "ctx": "labs + context (shipped)",
@@ -29,28 +29,28 @@ def _three(summary, key: str, part: str) -> dict[str, dict]:
 def three_kinds_table(summary, part: str = "all") -> str:
     """Per slot, each metric as "labs only / labs + context / reference" (same rows, folds)."""
     rows = []
-    for key, _ in _slots(summary):
+    for key, _ in ordered_slots(summary):
         if key not in summary.get("context_slots", {}):
             continue
         h, code = key.split("_")
         m = _three(summary, key, part)
         digits = {"brier": 4}
         rows.append([f"h{h} c{code}", f"{m['ref']['n']}/{m['ref']['severe']}"]
-                    + [" / ".join(_f(m[k].get(metric), digits.get(metric, 3)) for k in KINDS)
+                    + [" / ".join(fmt(m[k].get(metric), digits.get(metric, 3)) for k in KINDS)
                        for metric in METRICS]
                     + (["yes" if summary["context_slots"][key].get("labs_add_information")
                         else "**no**"] if part == "all" else []))
     means = kind_means(summary, part)
-    rows.append(["**mean**", ""] + [" / ".join(_f(means[k][metric], 4 if metric == "brier"
+    rows.append(["**mean**", ""] + [" / ".join(fmt(means[k][metric], 4 if metric == "brier"
                                                    else 3) for k in KINDS)
                                     for metric in METRICS] + ([""] if part == "all" else []))
-    return _table(["slot", "rows/severe"] + [f"{m.upper()} labs / ctx / ref" for m in METRICS]
+    return markdown_table(["slot", "rows/severe"] + [f"{m.upper()} labs / ctx / ref" for m in METRICS]
                   + (["labs add information"] if part == "all" else []), rows)
 
 
 def kind_means(summary, part: str = "all") -> dict[str, dict[str, float]]:
     out = {k: {} for k in KINDS}
-    keys = [k for k, _ in _slots(summary) if k in summary.get("context_slots", {})]
+    keys = [k for k, _ in ordered_slots(summary) if k in summary.get("context_slots", {})]
     for metric in METRICS:
         for kind in KINDS:
             vals = [_three(summary, key, part)[kind].get(metric) for key in keys]
@@ -62,9 +62,9 @@ def kind_means(summary, part: str = "all") -> dict[str, dict[str, float]]:
 def kind_summary_table(summary) -> str:
     """Mean over the slots, all rows and new onset, for the three kinds."""
     a, n = kind_means(summary, "all"), kind_means(summary, "new_onset")
-    rows = [[KIND_NAMES[k]] + [_f(a[k][m], 4 if m in ("auroc", "brier") else 3) for m in METRICS]
-            + [_f(n[k][m], 4 if m in ("auroc", "brier") else 3) for m in METRICS] for k in KINDS]
-    return _table(["model (mean of slots)", "AUROC", "AUPRC", "Brier", "ECE", "new-onset AUROC",
+    rows = [[KIND_NAMES[k]] + [fmt(a[k][m], 4 if m in ("auroc", "brier") else 3) for m in METRICS]
+            + [fmt(n[k][m], 4 if m in ("auroc", "brier") else 3) for m in METRICS] for k in KINDS]
+    return markdown_table(["model (mean of slots)", "AUROC", "AUPRC", "Brier", "ECE", "new-onset AUROC",
                    "new-onset AUPRC", "new-onset Brier", "new-onset ECE"], rows)
 
 
@@ -73,7 +73,7 @@ def context_family_table(summary, metric: str = "auroc", part: str = "all") -> s
     ctx = summary.get("context_slots", {})
     fams = [f for f in CTX_MAIN if any(f in s[part] for s in ctx.values())]
     rows, cols = [], {f: [] for f in fams}
-    for key, _ in _slots(summary):
+    for key, _ in ordered_slots(summary):
         if key not in ctx:
             continue
         h, code = key.split("_")
@@ -81,14 +81,14 @@ def context_family_table(summary, metric: str = "auroc", part: str = "all") -> s
         cells = []
         for f in fams:
             v = s[part].get(f, {}).get(metric)
-            cells.append(_f(v, 4 if metric == "brier" else 3))
+            cells.append(fmt(v, 4 if metric == "brier" else 3))
             if v is not None and np.isfinite(v):
                 cols[f].append(v)
         rows.append([f"h{h} c{code}"] + cells + ([s.get("shipped", "")] if part == "all" else []))
-    rows.append(["**mean**"] + [_f(float(np.mean(cols[f])) if cols[f] else None,
+    rows.append(["**mean**"] + [fmt(float(np.mean(cols[f])) if cols[f] else None,
                                    4 if metric in ("auroc", "brier") else 3) for f in fams]
                 + ([""] if part == "all" else []))
-    return _table(["slot"] + [CTX_SHORT[f] for f in fams] + (["shipped"] if part == "all" else []),
+    return markdown_table(["slot"] + [CTX_SHORT[f] for f in fams] + (["shipped"] if part == "all" else []),
                   rows)
 
 
@@ -97,16 +97,16 @@ def reference_table(summary) -> str:
     for h, s in sorted(summary.get("reference_slots", {}).items()):
         a, n = s["all"]["reference"], s["new_onset"]["reference"]
         rows.append([f"h{h} c0", f"{a['n']}/{a['severe']}"]
-                    + [_f(a.get(m), 4 if m == "brier" else 3) for m in METRICS]
-                    + [_f(n.get(m), 4 if m == "brier" else 3) for m in METRICS])
-    return _table(["slot", "rows/severe", "AUROC", "AUPRC", "Brier", "ECE", "new-onset AUROC",
+                    + [fmt(a.get(m), 4 if m == "brier" else 3) for m in METRICS]
+                    + [fmt(n.get(m), 4 if m == "brier" else 3) for m in METRICS])
+    return markdown_table(["slot", "rows/severe", "AUROC", "AUPRC", "Brier", "ECE", "new-onset AUROC",
                    "new-onset AUPRC", "new-onset Brier", "new-onset ECE"], rows)
 
 
 def _cells(stats) -> list[str]:
     if not stats or not stats.get("n"):
         return ["–", "–", "–"]
-    return [_f(stats["p50"], 4), _f(stats["p90"], 4), _f(stats["max"], 4)]
+    return [fmt(stats["p50"], 4), fmt(stats["p90"], 4), fmt(stats["max"], 4)]
 
 
 def sensitivity_table(summary) -> str:
@@ -135,8 +135,8 @@ def sensitivity_table(summary) -> str:
     for k in sets:
         p90 = [v[part]["p90"] for v in sens[k].values() for part in ("chloride", "sodium")
                if v.get(part) and v[part].get("n")]
-        worst.append(f"{k}: largest P90 {_f(max(p90) if p90 else None, 4)}")
-    return _table(header, rows) + "\n\n" + "; ".join(worst) + " (target < 0.01 for every file)"
+        worst.append(f"{k}: largest P90 {fmt(max(p90) if p90 else None, 4)}")
+    return markdown_table(header, rows) + "\n\n" + "; ".join(worst) + " (target < 0.01 for every file)"
 
 
 def context_report(summary) -> str:

@@ -90,13 +90,20 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         from predictor.training.data import cleaning_doc_path, write_cleaning_doc
 
+        # A release run (into this repository's models_store/) also rewrites the documents
+        # whose figures come from it.
+        bundled = out.resolve() == cleaning_doc_path().parents[1] / "models_store"
         doc = Path(opts["cleaning_doc"]) if opts["cleaning_doc"] else (
-            cleaning_doc_path() if out.resolve() == cleaning_doc_path().parents[1] / "models_store"
-            else None)
+            cleaning_doc_path() if bundled else None)
         if doc is not None and summary.get("cleaning"):
             write_cleaning_doc(summary["cleaning"], summary["patient_days"],
                                Path(opts["cart"]).name, doc)
             self.stdout.write(f"wrote {doc}")
+        if bundled and summary.get("context_slots"):
+            from predictor.training import top_readme
+
+            top_readme.update(out / "evaluation.json")
+            self.stdout.write(f"wrote the figures of {top_readme.ROOT / 'README.md'}")
         for key, slot in summary["slots"].items():
             m = slot["all"][slot["shipped"]]
             self.stdout.write(f"h{key.replace('_', ' c')}: shipped {slot['shipped']}, "
