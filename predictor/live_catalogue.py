@@ -17,7 +17,9 @@ from predictor.inputs.validation import FactorLimits
 LANGS = ("zh_hans", "en")
 
 
-def _lang_field() -> str:
+def language_field() -> str:
+    """The field of ``Texts`` for the active language ("en" or "zh_hans"). Reading the active
+    language costs a context-local lookup: code writing many texts reads it once."""
     return "en" if (get_language() or "").startswith("en") else "zh_hans"
 
 
@@ -29,7 +31,11 @@ class Texts:
     en: str
 
     def __str__(self) -> str:
-        return getattr(self, _lang_field()) or self.en or self.zh_hans
+        return self.text(language_field())
+
+    def text(self, field: str) -> str:
+        """The text in the language of ``field`` (``language_field()``), else the other one."""
+        return getattr(self, field) or self.en or self.zh_hans
 
     @classmethod
     def of(cls, obj, field: str) -> Texts:

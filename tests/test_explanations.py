@@ -183,13 +183,15 @@ def post_json(client: Client, url: str, body: dict, lang: str):
                        content_type="application/json")
 
 
-@pytest.mark.parametrize("lang, text", [
-    ("en", "IL-6 48 pg/mL raised the estimate by {} points"),
-    ("zh-hans", "48 pg/mL 使估计值升高 {} 个百分点")])
-def test_the_api_always_carries_the_contributions_in_the_request_language(client, lang, text):
+@pytest.mark.parametrize("lang, text, name", [
+    ("en", "IL-6 48 pg/mL raised the estimate by {} points", "IL-6"),
+    ("zh-hans", "白细胞介素-6 (IL-6) 48 pg/mL 使估计值升高 {} 个百分点", "白细胞介素-6 (IL-6)")])
+def test_the_api_always_carries_the_contributions_in_the_request_language(client, lang, text,
+                                                                          name):
     install_il6_only()
     data = post_json(client, "/api/v1/predict", {"values": CYTOKINES, "horizon": 1}, lang).json()
     first = data["contributions"][0]
+    assert first["name"] == name
     swing = swing_points()
     assert first["key"] == "il6" and first["reference"] == 5.2
     assert first["points"] == pytest.approx(swing, abs=0.05)
