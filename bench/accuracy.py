@@ -148,8 +148,8 @@ def _sensitivity(args) -> dict:
 
 # Families whose calibration is compared: what may ship (labs only, labs + context, the no-lab
 # reference) and the plain logistic regression on grade and day (issue 15's yardstick).
-LABS_FAMILIES = ("lr", "lgbm", "ens_trees", "grade_day")
-CONTEXT_FAMILIES = ("ctx_lr", "ctx_lgbm", "ctx_stack", "ctx_ens")
+LABS_FAMILIES = ("lr", "lgbm", "ens_trees", "ens_trees_logit", "grade_day")
+CONTEXT_FAMILIES = ("ctx_lr", "ctx_lgbm", "ctx_stack", "ctx_ens", "ctx_ens_logit")
 
 
 def _calibration_task(task):

@@ -96,3 +96,28 @@ def test_lightgbm_rounds_grow_with_the_signal():
             x, y, fold, lambda a, b, c, d: bl.fit_lgbm(a, b, c, d, recipe, 1)[0])
         assert not np.isnan(oof).any() and rounds[signal] >= 1
     assert rounds[3.0] > rounds[0.0]
+
+
+def test_the_log_odds_ensemble_module_matches_its_numpy_definition():
+    import torch
+
+    from predictor.training.evaluate import logit_mean, probability_mean
+    from predictor.training.export import EnsembleModule
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, logit: float):
+            super().__init__()
+            self.logit = logit
+
+        def forward(self, x):
+            s = x[:, 0] * 0 + self.logit
+            return torch.stack([torch.zeros_like(s), s], dim=1)
+
+    x = torch.zeros(3, 2)
+    p1, p2 = 1 / (1 + np.exp(-3.0)), 1 / (1 + np.exp(1.0))
+    for flag, combine in ((True, logit_mean), (False, probability_mean)):
+        module = torch.jit.script(EnsembleModule([Fixed(3.0), Fixed(-1.0)], [0.5, 0.5], flag))
+        got = torch.softmax(module(x), dim=1)[:, 1].numpy()
+        assert got == pytest.approx(combine([[p1] * 3, [p2] * 3]), rel=1e-5)
+    # the mean of the log-odds is further from 1/2 than the mean of the probabilities
+    assert logit_mean([[p1], [p2]])[0] > probability_mean([[p1], [p2]])[0]

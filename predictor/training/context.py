@@ -250,7 +250,8 @@ def linear_context_logit(x: torch.Tensor, n: int, mean: torch.Tensor, std: torch
 
 
 class ContextEnsembleModule(nn.Module):
-    """The ``ctx_ens`` family (stacked linear model + LightGBM, weighted mean of probabilities),
+    """The ``ctx_ens`` family (stacked linear model + LightGBM, weighted mean of probabilities;
+    ``ctx_ens_logit``: of log-odds),
     with the unused factors pinned, as ONE module whose forward is one TorchScript graph. The
     same arithmetic as ``UnusedFactors(EnsembleModule([LinearContextModule, TreeEnsembleModule]))``
     in the same order, but one graph instead of four: less memory in every site worker (39
@@ -258,8 +259,9 @@ class ContextEnsembleModule(nn.Module):
     """
 
     def __init__(self, linear: nn.Module, tree: nn.Module, weights: list[float], width: int,
-                 pin_columns: list[int], pin_values: list[float]):
+                 pin_columns: list[int], pin_values: list[float], logit_mean: bool = False):
         super().__init__()
+        self.logit_mean = bool(logit_mean)  # ``ctx_ens_logit``: the mean of the log-odds
         for name in ("mean", "std", "lab_coef", "grade_coef", "day_coef"):
             self.register_buffer(f"lin_{name}", getattr(linear, name).detach().clone())
         self.n = int(linear.n)
@@ -288,10 +290,16 @@ class ContextEnsembleModule(nn.Module):
                                  self.clip, self.max_grade, self.max_day, self.day_scale)
         score = tree_score(x, self.tree_medians, self.tree_feature, self.tree_threshold,
                            self.tree_left, self.tree_right, self.tree_value, self.depth)
+        p_linear = torch.softmax(torch.stack([torch.zeros_like(s), s], dim=1), dim=1)[:, 1]
+        p_tree = torch.softmax(torch.stack([torch.zeros_like(score), score], dim=1), dim=1)[:, 1]
+        if self.logit_mean:  # the same clamp and log-odds as EnsembleModule's
+            p_linear = torch.clamp(p_linear, 1e-7, 1.0 - 1e-7)
+            p_tree = torch.clamp(p_tree, 1e-7, 1.0 - 1e-7)
+            z = (self.w_linear * (torch.log(p_linear) - torch.log1p(-p_linear))
+                 + self.w_tree * (torch.log(p_tree) - torch.log1p(-p_tree)))
+            return torch.stack([torch.zeros_like(z), z], dim=1)
         p = torch.zeros(x.shape[0], dtype=torch.float32, device=x.device)
-        p = p + self.w_linear * torch.softmax(torch.stack([torch.zeros_like(s), s], dim=1),
-                                              dim=1)[:, 1]
-        p = p + self.w_tree * torch.softmax(torch.stack([torch.zeros_like(score), score], dim=1),
-                                            dim=1)[:, 1]
+        p = p + self.w_linear * p_linear
+        p = p + self.w_tree * p_tree
         p = torch.clamp(p, 1e-7, 1.0 - 1e-7)
         return torch.stack([torch.log1p(-p), torch.log(p)], dim=1)

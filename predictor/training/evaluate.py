@@ -31,11 +31,15 @@ from predictor.training.folds import fold_vector, outer_fold_masks, row_folds, r
 from predictor.training.recipe import Recipe
 
 NETWORK_FAMILIES = ("net_pre", "net")
-FAMILIES = ("net_pre", "net", "ens_pre", "ens", "ens3", "lr", "lgbm", "ens_trees")
+FAMILIES = ("net_pre", "net", "ens_pre", "ens", "ens3", "lr", "lgbm", "ens_trees",
+            "ens_trees_logit")
 # ensembles: equal-weight means of the members' probabilities (weights fixed, not tuned);
 # ens3 uses the pre-trained network when there is one, else the network without pre-training
 ENSEMBLES = {"ens_pre": ("net_pre", "lr"), "ens": ("net", "lr"), "ens3": ("net_pre", "lr", "lgbm"),
-             "ens_trees": ("lr", "lgbm")}
+             "ens_trees": ("lr", "lgbm"), "ens_trees_logit": ("lr", "lgbm")}
+# ... except these, the mean of the members' log-odds: a mean of probabilities pulls a confident
+# member toward the other, which makes the ensemble under-confident (slopes above 1)
+LOGIT_MEAN = frozenset({"ens_trees_logit"})
 REFERENCES = ("grade", "grade_day")
 # What may ship is bounded by the serving budget, as for the context slots: a gunicorn worker
 # under 400 MiB with all 39 files loaded, and 800 predictions/s on 2 cores. Measured with the
@@ -53,6 +57,7 @@ FAMILY_NAMES = {
     "lr": "Logistic regression (log1p + standardised)",
     "lgbm": "LightGBM",
     "ens_trees": "Ensemble: logistic regression + LightGBM (0.5/0.5)",
+    "ens_trees_logit": "Ensemble: logistic regression + LightGBM (mean of the log-odds)",
     "grade": "No lab: today's CRS grade (logistic regression)",
     "grade_day": "No lab: today's CRS grade + day since infusion (logistic regression)",
     "selected": "Nested per-slot selection (family chosen per slot on inner validation, per fold)",
@@ -93,6 +98,18 @@ def youden_threshold(y, p) -> float:
         if j >= best_j:
             best_t, best_j = float(t), j
     return best_t
+
+
+def probability_mean(members) -> np.ndarray:
+    """The equal-weight mean of the members' probabilities."""
+    return np.mean(members, axis=0)
+
+
+def logit_mean(members) -> np.ndarray:
+    """The probability of the equal-weight mean of the members' log-odds (each probability kept
+    inside [1e-7, 1 - 1e-7], as the exported module does)."""
+    p = np.clip(np.asarray(members, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return 1.0 / (1.0 + np.exp(-np.mean(np.log(p) - np.log1p(-p), axis=0)))
 
 
 def binary_metrics(y, raw, actual=None, threshold=None) -> dict:
@@ -185,8 +202,9 @@ def evaluate_slot(rows: HorizonRows, code: str, fold_of: dict[int, int], ever_of
             members = tuple("net" if m == "net_pre" and "net_pre" not in test_pred and
                             ens == "ens3" else m for m in members)
             if all(m in test_pred for m in members):
-                val_pred[ens] = np.mean([val_pred[m] for m in members], axis=0)
-                test_pred[ens] = np.mean([test_pred[m] for m in members], axis=0)
+                combine = logit_mean if ens in LOGIT_MEAN else probability_mean
+                val_pred[ens] = combine([val_pred[m] for m in members])
+                test_pred[ens] = combine([test_pred[m] for m in members])
         for fam, p in test_pred.items():
             oof[fam][test] = p
             val_auroc[fam].append(safe_auroc(yv, val_pred[fam]))

@@ -25,20 +25,29 @@ BASELINE_NAME = "baseline.csv"
 
 
 class EnsembleModule(nn.Module):
-    """Weighted mean of the members' probabilities, returned as logits (log(1-p), log(p))."""
+    """Weighted mean of the members' probabilities, returned as logits (log(1-p), log(p)); with
+    ``logit_mean`` the weighted mean of their log-odds (each probability kept inside
+    [1e-7, 1 - 1e-7]), returned as logits (0, mean log-odds)."""
 
-    def __init__(self, members: list[nn.Module], weights: list[float]):
+    def __init__(self, members: list[nn.Module], weights: list[float], logit_mean: bool = False):
         super().__init__()
         self.members = nn.ModuleList(members)
         self.weights = [float(w) for w in weights]
+        self.logit_mean = bool(logit_mean)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = torch.zeros(x.shape[0], dtype=torch.float32, device=x.device)
+        acc = torch.zeros(x.shape[0], dtype=torch.float32, device=x.device)
         i = 0
         for member in self.members:
-            p = p + self.weights[i] * torch.softmax(member(x), dim=1)[:, 1]
+            q = torch.softmax(member(x), dim=1)[:, 1]
+            if self.logit_mean:
+                q = torch.clamp(q, 1e-7, 1.0 - 1e-7)
+                q = torch.log(q) - torch.log1p(-q)
+            acc = acc + self.weights[i] * q
             i += 1
-        p = torch.clamp(p, 1e-7, 1.0 - 1e-7)
+        if self.logit_mean:
+            return torch.stack([torch.zeros_like(acc), acc], dim=1)
+        p = torch.clamp(acc, 1e-7, 1.0 - 1e-7)
         return torch.stack([torch.log1p(-p), torch.log(p)], dim=1)
 
 

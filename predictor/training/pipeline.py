@@ -33,9 +33,9 @@ from predictor.training.calibration import baseline_csv
 from predictor.training.data import (NEUTRAL_VALUES, SODIUM_SLIP_BELOW, UNUSED_FACTOR_NOTE,
                                      CartCohort, CovidCohort, covid_matrix, horizon_rows,
                                      load_cart, load_covid, unused_in)
-from predictor.training.evaluate import (ENSEMBLES, FAMILY_NAMES, SHIPPABLE, best_family,
-                                         evaluate_slot, nested_global_selection, summarise_slot,
-                                         youden_threshold)
+from predictor.training.evaluate import (ENSEMBLES, FAMILY_NAMES, LOGIT_MEAN, SHIPPABLE,
+                                         best_family, evaluate_slot, nested_global_selection,
+                                         summarise_slot, youden_threshold)
 from predictor.training.export import (EnsembleModule, UnusedFactors, build_manifest, model_path,
                                        save_model)
 from predictor.training.sensitivity import folder_sensitivity
@@ -150,7 +150,8 @@ def _final_module(family: str, x, y, chosen: dict, recipe: Recipe, seed: int, pr
             info["lgbm_rounds"] = rounds
     if len(modules) == 1:
         return modules[0], info
-    return EnsembleModule(modules, [1.0 / len(modules)] * len(modules)).eval(), info
+    return EnsembleModule(modules, [1.0 / len(modules)] * len(modules),
+                          logit_mean=family in LOGIT_MEAN).eval(), info
 
 
 def _final_context_module(family: str, x, y, chosen: dict, recipe: Recipe, seed: int,
@@ -179,13 +180,15 @@ def _final_context_module(family: str, x, y, chosen: dict, recipe: Recipe, seed:
             raise ValueError(f"{family} does not ship")
     if len(modules) == 1:
         return pin_unused(modules[0].eval(), code), info
-    if family == "ctx_ens":
+    if family in ("ctx_ens", "ctx_ens_logit"):
         keys = list(combination_factor_keys(code))
         unused = unused_in(code)
         return cx.ContextEnsembleModule(modules[0], modules[1], [0.5, 0.5], len(keys) + 2,
                                         [keys.index(k) for k in unused],
-                                        [NEUTRAL_VALUES[k] for k in unused]).eval(), info
-    module = EnsembleModule(modules, [1.0 / len(modules)] * len(modules)).eval()
+                                        [NEUTRAL_VALUES[k] for k in unused],
+                                        logit_mean=family in ec.CTX_LOGIT_MEAN).eval(), info
+    module = EnsembleModule(modules, [1.0 / len(modules)] * len(modules),
+                            logit_mean=family in ec.CTX_LOGIT_MEAN).eval()
     return pin_unused(module, code), info
 
 

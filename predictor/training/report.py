@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 
-MAIN = ("net_pre", "net", "ens_pre", "ens", "ens3", "lr", "lgbm", "ens_trees", "grade", "grade_day",
-        "selected", "selected_global")
+MAIN = ("net_pre", "net", "ens_pre", "ens", "ens3", "lr", "lgbm", "ens_trees", "ens_trees_logit",
+        "grade", "grade_day", "selected", "selected_global")
 SHORT = {"net_pre": "PrCRS pre", "net": "PrCRS", "ens_pre": "Ens pre", "ens": "Ens", "ens3": "Ens3",
-         "lr": "LR", "lgbm": "LGBM", "ens_trees": "LR+LGBM", "grade": "Grade", "grade_day": "Grade+day",
+         "lr": "LR", "lgbm": "LGBM", "ens_trees": "LR+LGBM", "ens_trees_logit": "LR+LGBM (log-odds)",
+         "grade": "Grade", "grade_day": "Grade+day",
          "selected": "Nested/slot", "selected_global": "Nested/global"}
 
 

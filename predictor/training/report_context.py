@@ -11,10 +11,11 @@ KINDS = ("labs", "ctx", "ref")
 KIND_NAMES = {"labs": "labs only (shipped)", "ctx": "labs + context (shipped)",
               "ref": "no-lab reference (grade + day)"}
 METRICS = ("auroc", "auprc", "brier", "ece")
-CTX_MAIN = ("ctx_lr", "ctx_lgbm", "ctx_stack", "ctx_net", "ctx_ens", "ctx_selected_global",
-            "reference")
+CTX_MAIN = ("ctx_lr", "ctx_lgbm", "ctx_stack", "ctx_net", "ctx_ens", "ctx_ens_logit",
+            "ctx_selected_global", "reference")
 CTX_SHORT = {"ctx_lr": "LR+ctx", "ctx_lgbm": "LGBM+ctx", "ctx_stack": "Stacked",
-             "ctx_net": "PrCRS+ctx", "ctx_ens": "Stack+LGBM", "ctx_selected_global": "Nested/global",
+             "ctx_net": "PrCRS+ctx", "ctx_ens": "Stack+LGBM",
+             "ctx_ens_logit": "Stack+LGBM (log-odds)", "ctx_selected_global": "Nested/global",
              "reference": "Reference"}
 
 

@@ -31,8 +31,13 @@ MODEL_FAMILIES = {
                    "(no lab value)"),
     "ctx_ens": _("ensemble (equal weights) of a stacked logistic model and gradient-boosted "
                  "trees (LightGBM) on the lab values, CRS grade and day"),
+    "ctx_ens_logit": _("ensemble (mean of the log-odds, equal weights) of a stacked logistic "
+                       "model and gradient-boosted trees (LightGBM) on the lab values, CRS grade "
+                       "and day"),
     "ens_trees": _("ensemble (equal weights) of logistic regression and gradient-boosted trees "
                    "(LightGBM) on the lab values"),
+    "ens_trees_logit": _("ensemble (mean of the log-odds, equal weights) of logistic regression "
+                         "and gradient-boosted trees (LightGBM) on the lab values"),
     "ctx_lr": _("logistic regression on the lab values, CRS grade and day"),
     "ctx_lgbm": _("gradient-boosted trees (LightGBM) on the lab values, CRS grade and day"),
     "ctx_stack": _("stacked logistic model: the no-lab reference plus a penalised lab effect"),
