@@ -49,7 +49,8 @@ class LogisticModel:
         return self.clf.predict_proba(self.transform(x))[:, 1]
 
 
-def _fit_lr(x, y, C, seed) -> LogisticModel:
+def fit_logistic_fixed(x, y, C, seed) -> LogisticModel:
+    """Logistic regression (log1p + standardised) with a given C."""
     t = LogTransform.fit(x)
     clf = LogisticRegression(C=C, max_iter=2000, random_state=seed)
     with warnings.catch_warnings():
@@ -63,14 +64,14 @@ def fit_logistic(x_tr, y_tr, x_val, y_val, recipe: Recipe, seed: int, refit_x=No
     Returns (model used for reporting, inner-validation model's val predictions, C)."""
     best = None
     for C in recipe.lr_grid:
-        m = _fit_lr(x_tr, y_tr, C, seed)
+        m = fit_logistic_fixed(x_tr, y_tr, C, seed)
         p = m.predict_proba(x_val)
         loss = log_loss(y_val, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1])
         if best is None or loss < best[0] - 1e-12:
             best = (loss, C, m, p)
     _, C, m, p_val = best
     if refit_x is not None:
-        m = _fit_lr(refit_x, refit_y, C, seed)
+        m = fit_logistic_fixed(refit_x, refit_y, C, seed)
     return m, p_val, C
 
 
@@ -107,11 +108,6 @@ def fit_lgbm(x_tr, y_tr, x_val, y_val, recipe: Recipe, seed: int, refit_x=None, 
     if refit_x is not None:
         model = fit_lgbm_fixed(refit_x, refit_y, recipe, seed, rounds, monotone)
     return model, p_val, rounds
-
-
-def fit_logistic_fixed(x, y, C, seed) -> LogisticModel:
-    """Logistic regression with a given C (the inner-CV choice needs the plain fit)."""
-    return _fit_lr(x, y, C, seed)
 
 
 def fit_lgbm_fixed(x, y, recipe: Recipe, seed: int, rounds: int,

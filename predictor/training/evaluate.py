@@ -39,7 +39,7 @@ ENSEMBLES = {"ens_pre": ("net_pre", "lr"), "ens": ("net", "lr"), "ens3": ("net_p
              "ens_trees": ("lr", "lgbm"), "ens_trees_logit": ("lr", "lgbm")}
 # ... except these, the mean of the members' log-odds: a mean of probabilities pulls a confident
 # member toward the other, which makes the ensemble under-confident (slopes above 1)
-LOGIT_MEAN = frozenset({"ens_trees_logit"})
+LOGIT_MEAN = frozenset({"ens_trees_logit", "ctx_ens_logit"})  # labs only and with context
 REFERENCES = ("grade", "grade_day")
 # What may ship is bounded by the serving budget, as for the context slots: a gunicorn worker
 # under 400 MiB with all 39 files loaded, and 800 predictions/s on 2 cores. Measured with the

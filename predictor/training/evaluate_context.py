@@ -23,8 +23,8 @@ from sklearn.linear_model import LogisticRegression
 from predictor.training import baselines as bl
 from predictor.training import context as cx
 from predictor.training.data import HorizonRows
-from predictor.training.evaluate import (best_family, logit_mean, nested_global_selection,
-                                         probability_mean, safe_auroc)
+from predictor.training.evaluate import (LOGIT_MEAN, best_family, logit_mean,
+                                         nested_global_selection, probability_mean, safe_auroc)
 from predictor.training.fit import predict_proba, train_network
 from predictor.training.folds import fold_vector, outer_fold_masks
 from predictor.training.inner_cv import (choose_by_inner_cv, inner_folds,
@@ -33,7 +33,6 @@ from predictor.training.recipe import Recipe
 
 CTX_FAMILIES = ("ctx_lr", "ctx_lgbm", "ctx_stack", "ctx_net", "ctx_ens", "ctx_ens_logit")
 CTX_ENSEMBLES = {"ctx_ens": ("ctx_stack", "ctx_lgbm"), "ctx_ens_logit": ("ctx_stack", "ctx_lgbm")}
-CTX_LOGIT_MEAN = frozenset({"ctx_ens_logit"})  # the mean of the log-odds (evaluate.LOGIT_MEAN)
 # Fixed before any figure was seen: the shipped context family must be a small module (linear or
 # tree), because 39 files have to fit one gunicorn worker under 400 MiB; the network is measured
 # beside them for comparison only.
@@ -121,7 +120,7 @@ def evaluate_context_slot(rows: HorizonRows, code: str, fold_of: dict[int, int],
             val_pred["ctx_net"] = predict_proba(res.model, xv, device)
             test_pred["ctx_net"] = predict_proba(res.model, xte, device)
         for ens, members in CTX_ENSEMBLES.items():
-            combine = logit_mean if ens in CTX_LOGIT_MEAN else probability_mean
+            combine = logit_mean if ens in LOGIT_MEAN else probability_mean
             val_pred[ens] = combine([val_pred[mm] for mm in members])
             test_pred[ens] = combine([test_pred[mm] for mm in members])
         for fam, p in test_pred.items():

@@ -141,7 +141,7 @@ def _final_module(family: str, x, y, chosen: dict, recipe: Recipe, seed: int, pr
             info[f"{member}_epochs"] = epochs
         elif member == "lr":
             C = Counter(chosen["lr_C"]).most_common(1)[0][0]
-            modules.append(bl.LogisticModule(bl._fit_lr(x, y, C, seed)).eval())
+            modules.append(bl.LogisticModule(bl.fit_logistic_fixed(x, y, C, seed)).eval())
             info["lr_C"] = C
         elif member == "lgbm":
             rounds = max(1, int(round(statistics.median(chosen["lgbm_rounds"]))))
@@ -186,9 +186,9 @@ def _final_context_module(family: str, x, y, chosen: dict, recipe: Recipe, seed:
         return cx.ContextEnsembleModule(modules[0], modules[1], [0.5, 0.5], len(keys) + 2,
                                         [keys.index(k) for k in unused],
                                         [NEUTRAL_VALUES[k] for k in unused],
-                                        logit_mean=family in ec.CTX_LOGIT_MEAN).eval(), info
+                                        logit_mean=family in LOGIT_MEAN).eval(), info
     module = EnsembleModule(modules, [1.0 / len(modules)] * len(modules),
-                            logit_mean=family in ec.CTX_LOGIT_MEAN).eval()
+                            logit_mean=family in LOGIT_MEAN).eval()
     return pin_unused(module, code), info
 
 
