@@ -222,6 +222,11 @@ class PredictionLog(models.Model):
     reference_probability = models.FloatField(_("no-lab reference probability"), null=True,
                                               blank=True)
     channel = models.CharField(_("channel"), max_length=8, default="web")
+    # Given when the record is made, so a record that reached both the table and the JSON log
+    # (a commit whose answer the outage cut) or two records of the same microsecond are told
+    # apart when the log is imported. Null for records made before it existed.
+    record_id = models.UUIDField(_("record id"), null=True, blank=True, unique=True,
+                                 editable=False)
 
     class Meta:
         ordering = ["-at"]

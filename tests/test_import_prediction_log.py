@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import uuid
 from datetime import datetime, timezone
 
 import pytest
@@ -88,3 +89,39 @@ def test_it_refuses_a_missing_log_file_with_a_clear_error(tmp_path):
     with pytest.raises(CommandError, match="No such file"):
         call_command("import_prediction_log", str(tmp_path / "absent.log"),
                      stdout=io.StringIO())
+
+
+def test_two_records_of_the_same_microsecond_are_both_imported_when_their_ids_differ(tmp_path):
+    at = "2026-01-02T03:04:05.123456+00:00"
+    path = _log_file(tmp_path, [
+        _fallback_line(RECORD | {"at": at, "record_id": str(uuid.uuid4())}, JsonFormatter()),
+        _fallback_line(RECORD | {"at": at, "record_id": str(uuid.uuid4())}, JsonFormatter()),
+    ])
+    out = io.StringIO()
+    call_command("import_prediction_log", str(path), stdout=out)
+    assert "2 record(s) found, 2 imported, 0 already present" in out.getvalue()
+    assert PredictionLog.objects.count() == 2
+
+
+def test_a_record_that_reached_the_table_too_is_not_imported_again(tmp_path):
+    """A commit whose answer the outage cut: the row is in the table (with the flush time) and
+    the same record in the JSON log (with the prediction's time)."""
+    record_id = uuid.uuid4()
+    PredictionLog.objects.create(**{k: v for k, v in RECORD.items()}, record_id=record_id)
+    path = _log_file(tmp_path, [_fallback_line(
+        RECORD | {"at": "2026-01-02T03:04:05+00:00", "record_id": str(record_id)},
+        JsonFormatter())])
+    out = io.StringIO()
+    call_command("import_prediction_log", str(path), stdout=out)
+    assert "1 record(s) found, 0 imported, 1 already present" in out.getvalue()
+    assert PredictionLog.objects.count() == 1
+
+
+def test_a_record_id_that_is_not_one_falls_back_to_the_old_key(tmp_path):
+    line = _fallback_line(RECORD | {"at": "2026-01-02T03:04:05+00:00", "record_id": "x"},
+                          JsonFormatter())
+    path = _log_file(tmp_path, [line, line])
+    out = io.StringIO()
+    call_command("import_prediction_log", str(path), stdout=out)
+    assert "2 record(s) found, 1 imported, 1 already present" in out.getvalue()
+    assert PredictionLog.objects.get().record_id is None

@@ -40,6 +40,7 @@ def test_it_writes_one_row_per_horizon_with_the_models_inputs(cytokine_models):
         # A set: PostgreSQL's jsonb keeps object keys in its own order.
         assert set(row.values["inputs"]) == set(combination_factor_keys("4"))
         assert row.values["inputs"]["il6"] == 48.0 and row.values["imputed"] == []
+    assert len({row.record_id for row in rows} - {None}) == 3  # each record its own id
 
 
 def test_raw_entries_are_converted_to_model_units(cytokine_models):
@@ -94,6 +95,8 @@ def test_a_database_failure_goes_to_the_log_instead_and_never_raises(cytokine_mo
                if r.name == "predictor.prediction_log")
     assert lines[0]["model_version"] == "h1-4-v1" and lines[0]["channel"] == "api"
     assert lines[0]["values"]["inputs"]["il6"] == 48.0 and "at" in lines[0]
+    # The id travels with the record, so an import can tell it from one the table already has.
+    assert len({line["record_id"] for line in lines}) == 2
 
 
 def test_the_api_still_answers_when_the_log_cannot_be_written(cytokine_models, caplog):

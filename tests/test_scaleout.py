@@ -401,7 +401,9 @@ def test_postgresql_restarted_under_load_loses_no_prediction_and_no_log_record(c
         assert 503 in readyz[name] and readyz[name][-1] == 200, readyz
         assert readyz[name].index(503) < len(readyz[name]) - 1
     assert fallback > 0, "the outage did not hit any prediction-log write"
-    assert in_db + fallback == served, (in_db, fallback, served)
+    # At least every prediction: a commit whose answer the outage cut is in both places (the
+    # import tells it by its record id); fewer would be a lost record.
+    assert in_db + fallback >= served, (in_db, fallback, served)
 
     # The fallback records get back into the database with the import command.
     logs = [str(cluster.a.log_path), str(cluster.b.log_path)]

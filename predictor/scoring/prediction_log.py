@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Iterable
 
@@ -67,7 +68,8 @@ def record(results: Iterable, channel: str = "web") -> int:
         return 0
     try:
         at = timezone.now()
-        entries = [dict(entry_for(result, channel), at=at) for result in results]
+        entries = [dict(entry_for(result, channel), at=at, record_id=str(uuid.uuid4()))
+                   for result in results]
     except Exception:  # noqa: BLE001 - a record must never cost the answer
         log.warning("prediction could not be logged", exc_info=True)
         return 0

@@ -6,8 +6,10 @@ away, ``predictor.scoring.prediction_log.record`` writes each record as one JSON
 lines, ``DJANGO_LOG_FORMAT=json``, or text lines that end with the record), picks those
 records out and inserts them with their original time.
 
-Safe to run twice, or on logs that overlap: a record whose time, slot, model version and raw
-probability are already in the table is skipped. Lines that are not prediction-log records are
+Safe to run twice, or on logs that overlap: a record whose id is already in the table is
+skipped (it also reached the database, or an earlier import brought it back); a record written
+before records carried an id is skipped when its time, slot, model version and raw probability
+are already there. Lines that are not prediction-log records are
 ignored. Prints how many records were found, imported and already present.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
@@ -58,6 +61,10 @@ def row_fields(record: dict) -> dict:
     names = {f.name for f in PredictionLog._meta.concrete_fields} - {"id"}
     fields = {k: v for k, v in record.items() if k in names}
     fields["at"] = datetime.fromisoformat(record["at"])
+    try:  # an id that is not one is dropped: the record is then matched as an old one
+        fields["record_id"] = uuid.UUID(str(fields["record_id"]))
+    except (KeyError, ValueError):
+        fields.pop("record_id", None)
     return fields
 
 
@@ -66,8 +73,11 @@ def import_records(*, records: Iterable[dict]) -> tuple[int, int]:
     imported = present = 0
     for record in records:
         fields = row_fields(record)
-        key = {k: fields[k] for k in ("at", "horizon", "combination", "model_version",
-                                      "raw_probability") if k in fields}
+        if fields.get("record_id"):
+            key = {"record_id": fields["record_id"]}
+        else:
+            key = {k: fields[k] for k in ("at", "horizon", "combination", "model_version",
+                                          "raw_probability") if k in fields}
         with transaction.atomic():
             if PredictionLog.objects.filter(**key).exists():
                 present += 1
