@@ -9,6 +9,9 @@ sensitivity of model files.
     python bench/accuracy.py --summary models_store/evaluation.json --sensitivity-of DIR
                                                    # + the sensitivity of the files in DIR
     python bench/accuracy.py --calibration         # calibration methods x families (issue 15)
+    python bench/accuracy.py --slope-noise         # each bundled file's slope beside the chance
+                                                   #   that a calibrated file would pass 0.8-1.2
+                                                   #   (no data needed; --slope-noise DIR: files)
     python bench/accuracy.py --summary models_store/evaluation.json --bedside-scores
                                                    # + m-EASIX and EASIX beside the models
                                                    #   (--save-bedside DIR: write their JSON)
@@ -45,6 +48,10 @@ def main() -> int:
     parser.add_argument("--calibration", action="store_true",
                         help="compare the calibration methods per family (nested, patient-level) "
                              "and print the chosen method per family")
+    parser.add_argument("--slope-noise", type=Path, nargs="?", const=ROOT / "models_store",
+                        metavar="DIR", help="the calibration slope of each model file in DIR "
+                        "(default: the bundled files) on its own baseline, and the chance that a "
+                        "perfectly calibrated file would land inside 0.8-1.2 on the same rows")
     parser.add_argument("--bedside-scores", action="store_true",
                         help="also m-EASIX and EASIX on the same patients and folds (needs the "
                              "CAR-T sheet)")
@@ -55,6 +62,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.calibration:
         return _calibration(args)
+    if args.slope_noise:
+        return _slope_noise(args.slope_noise)
     if args.any_labs:
         return _any_labs(args)
 
@@ -266,6 +275,64 @@ def _bundled_calibration(directory: Path) -> None:
             zero += int(((p <= 0) | (p >= 1)).sum())
         print(f"  {method:9s} answers under 1 %: {under} of {total} ({under / total:.1%}); "
               f"exactly 0 or 1: {zero}")
+
+
+def _slope_noise(directory: Path) -> int:
+    """Each file's slope on its own baseline through its own map (for an ``identity`` file
+    this is its nested slope: the baseline is out-of-fold), its 95 % patient interval, and the
+    chance that a calibrated file would land inside the band on the same rows; per kind, the
+    files outside against the number expected outside by chance alone."""
+    from predictor.model_versions.baselines import baseline_columns, parse_baseline_csv
+    from predictor.model_versions.calibration_spec import calibration_spec
+    from predictor.model_versions.model_files import read_extra_files, read_manifest
+    from predictor.scoring.calibration import build_calibration
+    import numpy as np
+
+    from predictor.training.calibration_choice import SLOPE_RESAMPLES, \
+        calibration_slope_intercept, slope_interval
+    from predictor.training.goals import SLOPE_RANGE
+    from predictor.training.slope_noise import chance_inside_band, summarise_chances
+
+    files = sorted(directory.glob("h*_c*.pt"))
+    if not files:
+        print(f"no model files (h*_c*.pt) in {directory}", file=sys.stderr)
+        return 2
+    t0 = time.time()
+    low, high = SLOPE_RANGE
+    print(f"Calibration slopes of {len(files)} files in {directory}, each on its own baseline "
+          f"through its own map; 'chance' = share of {SLOPE_RESAMPLES} draws in which a perfectly calibrated "
+          f"file (outcomes drawn from its probabilities, patients resampled) lands inside "
+          f"{low}-{high}")
+    print(f"{'file':14s} {'map':9s} {'rows':>5s} {'severe':>6s} {'slope':>6s} "
+          f"{'95 % interval':>15s} {'chance':>6s}")
+    kinds: dict[str, list] = {}
+    for path in files:
+        extras = read_extra_files(path.read_bytes())
+        scores, severe, patients = baseline_columns(parse_baseline_csv(extras["baseline.csv"]))
+        spec = calibration_spec(read_manifest(extras))
+        if patients is None:
+            print(f"{path.stem:14s} {spec.method:9s} baseline without a patient column: skipped")
+            continue
+        p = build_calibration(spec.method, spec.params, scores, severe).probabilities(scores)
+        y = np.asarray(severe, dtype=np.float64)
+        slope = calibration_slope_intercept(y, p)[0]
+        interval = slope_interval(y, p, patients)
+        chance = chance_inside_band(p, patients)
+        kind = "reference" if "_c0_" in path.name else "context" if "_ctx" in path.name \
+            else "labs only"
+        kinds.setdefault(kind, []).append((slope, chance))
+        print(f"{path.stem:14s} {spec.method:9s} {len(y):5d} {int(y.sum()):6d} {slope:6.2f} "
+              f"[{interval[0]:5.2f}-{interval[1]:5.2f}] {chance:6.2f}"
+              + ("" if low <= slope <= high else "  outside"))
+    print()
+    for kind, rows in kinds.items():
+        outside = sum(not low <= s <= high for s, _ in rows)
+        summary = summarise_chances([c for _, c in rows])
+        print(f"{kind:9s}: {outside} of {len(rows)} outside {low}-{high}; expected outside by "
+              f"chance alone if every file were calibrated: {summary.expected_outside:.1f}; "
+              f"chance that all {len(rows)} land inside: {summary.all_inside:.3f}")
+    print(f"total {time.time() - t0:.0f} s")
+    return 0
 
 
 def _print_calibration_table(family: str, n_slots: int, choice) -> None:
