@@ -9,6 +9,7 @@ must be refused quickly with a clear 4xx, never accepted after a long read.
 from __future__ import annotations
 
 import io
+import warnings
 import zipfile
 
 from openpyxl import Workbook
@@ -147,6 +148,47 @@ def zip_bomb(inflated_mb: int = 300) -> bytes:
     return out.getvalue()
 
 
+def one_cell_written_again(times: int = 200_000) -> bytes:
+    """One cell (D2) written ``times`` times: which of its values is the sheet's? Before, the
+    last silently won (2 s to read a 2.6 MB file of a million)."""
+    cells = "".join(f'<c r="D2"><v>{i}</v></c>' for i in range(times))
+    rows = _header_row() + f'<row r="2"><c r="A2" t="inlineStr"><is><t>P1</t></is></c>{cells}</row>'
+    return with_parts(base_workbook(), {SHEET: worksheet_xml(rows, "A1:H2")})
+
+
+def rows_out_of_order() -> bytes:
+    """Row 3 before row 2, and row 3 again: Excel never writes either; read in file order,
+    the same row number would have named two different rows."""
+    rows = _header_row() + "".join(
+        f'<row r="{r}"><c r="A{r}" t="inlineStr"><is><t>P1</t></is></c><c r="B{r}"><v>{day}</v>'
+        f'</c><c r="D{r}"><v>48</v></c></row>' for r, day in ((3, 1), (2, 0), (3, 2)))
+    return with_parts(base_workbook(), {SHEET: worksheet_xml(rows, "A1:H3")})
+
+
+def unreadable_cell_reference() -> bytes:
+    """A cell named "ZZZZZ2" (five letters: no column of Excel's): once placed in the next
+    column as if it had no reference."""
+    rows = _header_row() + ('<row r="2"><c r="A2" t="inlineStr"><is><t>P1</t></is></c>'
+                            '<c r="B2"><v>0</v></c><c r="ZZZZZ2"><v>48</v></c></row>')
+    return with_parts(base_workbook(), {SHEET: worksheet_xml(rows, "A1:H2")})
+
+
+def duplicate_zip_parts() -> bytes:
+    """Two worksheet parts of one name: Python's zipfile reads the last, other readers the
+    first (a way to show one sheet to a person and another to the server)."""
+    decoy = worksheet_xml(_header_row() + '<row r="2"><c r="A2" t="inlineStr"><is><t>P9</t>'
+                          '</is></c><c r="B2"><v>0</v></c><c r="D2"><v>9999</v></c></row>')
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(base_workbook())) as source, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            target.writestr(item.filename, source.read(item.filename))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "Duplicate name": the point here
+            target.writestr(SHEET, decoy)
+    return out.getvalue()
+
+
 def csv_blank_lines() -> bytes:
     """A header and five million line ends: blank rows cost time too."""
     return ",".join(HEADERS).encode() + b"\n" * 5_000_000
@@ -177,6 +219,10 @@ def hostile_files() -> dict[str, tuple[str, bytes]]:
         "external_entity": ("xxe.xlsx", external_entity()),
         "zip_bomb": ("bomb.xlsx", zip_bomb()),
         "csv_blank_lines": ("blank.csv", csv_blank_lines()),
+        "one_cell_written_again": ("again.xlsx", one_cell_written_again()),
+        "rows_out_of_order": ("order.xlsx", rows_out_of_order()),
+        "unreadable_cell_reference": ("ref.xlsx", unreadable_cell_reference()),
+        "duplicate_zip_parts": ("twice.xlsx", duplicate_zip_parts()),
     }
     for name, data in csv_wrong_encodings().items():
         files[f"csv_{name}"] = (f"{name}.csv", data)

@@ -27,13 +27,17 @@ NAMES = ["sparse_million_rows", "cell_at_row_1048576", "cell_at_row_1048576_lyin
          "million_shared_strings", "million_shared_strings_undeclared",
          "values_beyond_column_128", "entity_expansion_sheet", "entity_expansion_strings",
          "external_entity", "zip_bomb", "csv_blank_lines", "csv_utf16_no_bom", "csv_utf32",
-         "csv_latin1_garbage", "csv_invalid_utf8", "csv_nul_bytes", "csv_control_chars"]
+         "csv_latin1_garbage", "csv_invalid_utf8", "csv_nul_bytes", "csv_control_chars",
+         "one_cell_written_again", "rows_out_of_order", "unreadable_cell_reference",
+         "duplicate_zip_parts"]
 CLEAR = {  # a word of the refusal, in English, per file
     "sparse_million_rows": "row", "cell_at_row_1048576": "row",
     "cell_at_row_1048576_lying_dimension": "row", "million_shared_strings": "texts",
     "million_shared_strings_undeclared": "texts", "values_beyond_column_128": "column",
     "entity_expansion_sheet": "DTD", "entity_expansion_strings": "DTD",
     "external_entity": "DTD", "zip_bomb": "zip bomb", "csv_blank_lines": "rows",
+    "one_cell_written_again": "two values in one cell", "rows_out_of_order": "out of order",
+    "unreadable_cell_reference": "ZZZZZ2", "duplicate_zip_parts": "damaged",
 }
 
 

@@ -8,8 +8,9 @@ import pytest
 from django.test import override_settings
 from django.utils import translation
 
-from bench.hostile_sheets import (MAIN, SHEET, base_workbook, far_column_values, with_parts,
-                                  with_shared_strings)
+from bench.hostile_sheets import (MAIN, SHEET, base_workbook, duplicate_zip_parts,
+                                  far_column_values, one_cell_written_again, rows_out_of_order,
+                                  unreadable_cell_reference, with_parts, with_shared_strings)
 from predictor.sheets import SheetError, read_course, read_upload
 
 
@@ -62,3 +63,57 @@ def test_a_formula_cell_beyond_the_stored_values_is_named():
            '</sheetData></worksheet>')
     message = refused(with_parts(base_workbook(), {SHEET: xml.encode()}))
     assert "Row 2" in message and "formula" in message
+
+
+def sheet_of(rows: str) -> bytes:
+    xml = (f'<worksheet xmlns="{MAIN}"><sheetData><row r="1">'
+           '<c r="A1" t="inlineStr"><is><t>day</t></is></c>'
+           f'<c r="B1" t="inlineStr"><is><t>il6</t></is></c></row>{rows}</sheetData></worksheet>')
+    return with_parts(base_workbook(), {SHEET: xml.encode()})
+
+
+def days_and_il6(data: bytes) -> list[tuple[int, dict]]:
+    return [(r.day, r.values) for r in read_course(read_upload(data, name="p.xlsx")).rows]
+
+
+def test_a_cell_written_twice_is_refused_not_read_as_its_last_value():
+    assert "two values in one cell" in refused(one_cell_written_again(times=3))
+    assert "two values in one cell" in refused(sheet_of(
+        '<row r="2"><c r="A2"><v>0</v></c><c r="B2"><v>48</v></c><c r="A2"><v>1</v></c></row>'))
+
+
+def test_rows_repeated_or_backwards_are_refused_naming_the_row():
+    assert "Row 2: " in refused(rows_out_of_order()) and "out of order" in refused(
+        rows_out_of_order())
+    assert "Row 2: " in refused(sheet_of(
+        '<row r="2"><c r="A2"><v>0</v></c></row><row r="2"><c r="A2"><v>1</v></c></row>'))
+
+
+def test_a_reference_excel_would_not_write_is_refused_by_name_not_placed_by_guess():
+    assert "“ZZZZZ2”" in refused(unreadable_cell_reference())
+    for reference in ("A0", "1A", "A3", "A2B"):  # no column, no row, another row, neither
+        message = refused(sheet_of(f'<row r="2"><c r="{reference}"><v>0</v></c></row>'))
+        assert message.startswith("Row 2: ") and f"“{reference}”" in message
+    assert "“abc”" in refused(sheet_of('<row r="abc"><c><v>0</v></c></row>'))
+
+
+def test_a_cell_type_outside_the_standard_is_refused():
+    assert "damaged" in refused(sheet_of('<row r="2"><c r="A2" t="zz"><v>0</v></c></row>'))
+
+
+def test_two_zip_parts_of_one_name_are_refused_as_damaged():
+    assert "damaged" in refused(duplicate_zip_parts())
+
+
+def test_rows_and_cells_without_references_read_in_order_and_may_skip_rows():
+    assert days_and_il6(sheet_of(
+        '<row><c><v>0</v></c><c><v>48</v></c></row>'  # row 2, columns A and B by position
+        '<row><c r="A5"><v>1</v></c><c><v>50</v></c></row>'  # row 5 by its cell's reference
+        '<row r="7"><c r="A7"><v>2</v></c><c r="B7"><v>52</v></c></row>')) == [
+        (0, {"il6": 48.0}), (1, {"il6": 50.0}), (2, {"il6": 52.0})]
+
+
+def test_the_new_refusals_read_in_chinese():
+    with translation.override("zh-hans"):
+        message = refused(rows_out_of_order())
+    assert "顺序颠倒" in message and "第 2 行" in message

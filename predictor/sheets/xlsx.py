@@ -34,7 +34,16 @@ _ROW_TOO_FAR = _("The sheet uses row %(row)s, but a sheet of at most %(max)s row
                  "1 to %(last)s only: delete the rows below the data, or split the sheet.")
 _COLUMN_TOO_FAR = _("The sheet has a value in column %(column)s; a course sheet uses the first "
                     "%(max)s columns only: move the value or delete the column.")
-_COORDINATE = re.compile(r"([A-Za-z]{1,3})(\d{1,7})")
+_TWO_READINGS = _("This .xlsx file puts two values in one cell, or lists rows or cells out of "
+                  "order: other programs could read it another way, so it was not read. Open it in "
+                  "Excel and save it again.")
+_BAD_REFERENCE = _("This .xlsx file places a value by “%(reference)s”, a reference "
+                   "Excel would never write, so the value's place is unknown. Open "
+                   "the file in Excel and save it again.")
+_COORDINATE = re.compile(r"([A-Za-z]{1,3})([1-9]\d{0,6})")
+_ROW_NUMBER = re.compile(r"[1-9]\d{0,6}")
+# The cell types of the standard (ECMA-376 ST_CellType); any other is not a workbook's.
+_CELL_TYPES = frozenset({"b", "d", "e", "inlineStr", "n", "s", "str"})
 _DIMENSION = re.compile(r"(?:[A-Za-z]{1,3}\d{1,7}:)?([A-Za-z]{1,3})(\d{1,7})")
 _MAX_REPORTED = 20
 _DATE_MARK = dt.date(1900, 1, 1)  # a cell shown as a date: refused whatever its value
@@ -69,6 +78,7 @@ class _WorksheetRows(Collector):
         self.last_row = last_row_number(max_rows)
         self.missing: list[tuple[int, int]] = []
         self.row_number = 0
+        self.row_declared = False  # whether the row being read gave its own number
         self.rows_seen = 0
         self.cells: list = []
         self.column = -1
@@ -106,14 +116,29 @@ class _WorksheetRows(Collector):
             self.cell["phonetic"] = True
         elif name == "row":
             self.rows_seen += 1
-            declared = attrs.get("r")
-            self.row_number = (int(declared) if declared and declared.isdigit()
-                               else self.row_number + 1)
+            self.row_declared = attrs.get("r") is not None
+            self.row_number = self._next_row_number(attrs.get("r"))
             if self.row_number > self.last_row or self.rows_seen > self.last_row:
                 raise self._too_far(self.row_number)
             self.cells, self.column = [], -1
         elif name == "dimension":
             self._check_dimension(attrs.get("ref"))
+
+    def _next_row_number(self, declared: str | None) -> int:
+        """The row's number: its own ``r``, or the next one when it has none. Rows come in
+        ascending order in every workbook Excel writes; a repeated or backward number would
+        give two readings of the same sheet, and a number that is not one has no reading."""
+        if declared is None:
+            return self.row_number + 1
+        if not _ROW_NUMBER.fullmatch(declared):
+            if declared.isdigit() and len(declared) > 7:  # a number, just far beyond any sheet
+                raise self._too_far(int(declared))
+            raise SheetError.of(lazy_format(_BAD_REFERENCE, reference=declared[:20]),
+                                row=self.row_number + 1)
+        number = int(declared)
+        if number <= self.row_number:
+            raise SheetError.of(_TWO_READINGS, row=number)
+        return number
 
     def characters(self, content):
         if self.text is not None:
@@ -164,12 +189,38 @@ class _WorksheetRows(Collector):
             return Percent(float(number))
         return number
 
+    def _cell_column(self) -> int:
+        """The column of the cell just read: from its own reference, or the next one when it
+        has none. A reference must name this row and a column right of the row's last cell:
+        anything else would be a guess between two readings."""
+        declared = self.cell["r"]
+        if declared is None:
+            return self.column + 1
+        reference = _COORDINATE.fullmatch(declared)
+        if reference is not None and self.column < 0 and not self.row_declared:
+            self._renumber_row(int(reference.group(2)))
+        if reference is None or int(reference.group(2)) != self.row_number:
+            raise SheetError.of(lazy_format(_BAD_REFERENCE, reference=declared[:20]),
+                                row=self.row_number)
+        column = _column_index(reference.group(1))
+        if column <= self.column:
+            raise SheetError.of(_TWO_READINGS, row=self.row_number)
+        return column
+
+    def _renumber_row(self, number: int) -> None:
+        """A row without its own number takes its first cell's, if that lies below the rows
+        before it (a writer that numbers cells only)."""
+        previous = self.row_number - 1  # the row before was numbered this
+        if number > previous:
+            if number > self.last_row:
+                raise self._too_far(number)
+            self.row_number = number
+
     def _place(self) -> None:
         """Put the cell just read in its row's cells, by its own reference."""
-        reference = _COORDINATE.fullmatch(self.cell["r"] or "")
-        column = _column_index(reference.group(1)) if reference else self.column + 1
-        row = int(reference.group(2)) if reference else self.row_number
-        if column >= EXCEL_MAX_COLUMNS:
+        column = self._cell_column()
+        row = self.row_number
+        if column >= EXCEL_MAX_COLUMNS or self.cell["t"] not in _CELL_TYPES:
             raise SheetError.of(BROKEN_XLSX)
         self.column = column
         value = self._value()

@@ -36,6 +36,8 @@ def check_xlsx_zip(data: bytes) -> None:
     if len(entries) > MAX_ZIP_ENTRIES:
         raise SheetError.of(_BOMB)
     names = {entry.filename for entry in entries}
+    if len(names) != len(entries):  # two parts of one name: readers differ on which is read
+        raise SheetError.of(BROKEN_XLSX)
     if "[Content_Types].xml" not in names or not any(
             n.lower().endswith("workbook.xml") for n in names):
         raise SheetError.of(_NOT_WORKBOOK)
