@@ -104,15 +104,24 @@ def body_for(rng: random.Random, content_type: str, token: str) -> bytes:
                                                                         "1", [1], 1.5])},
                               [1, 2], "text", None, {"values": "il6=1"}, {"horizon": 1}])
         try:
-            return json.dumps(payload, ensure_ascii=rng.random() < 0.5).encode(
+            data = json.dumps(payload, ensure_ascii=rng.random() < 0.5).encode(
                 "utf-8", "surrogatepass")
         except (TypeError, ValueError):
             return b"{}"
+        return repeat_a_key(rng, data) if rng.random() < 0.1 else data
     fields = {k: str(odd_value(rng)) for k in rng.sample(FIELDS, k=rng.randrange(1, 6))}
     fields["csrfmiddlewaretoken"] = token
     fields.update({k: v for k, v in pattern_values("4").items() if rng.random() < 0.7})
     encoded = "&".join(f"{quote(str(k))}={quote(str(v), safe='')}" for k, v in fields.items())
     return encoded.encode("ascii")
+
+
+def repeat_a_key(rng: random.Random, data: bytes) -> bytes:
+    """JSON text with a key named twice in its last object (only the text can hold that)."""
+    if not data.endswith(b"}") or data.endswith(b"{}"):
+        return data
+    key = rng.choice([b"horizon", b"values", b"il6", b"context", b"resourceType", b"x"])
+    return data[:-1] + b', "' + key + b'": ' + rng.choice([b"1", b'"all"', b"{}", b"null"]) + b"}"
 
 
 def make_request(rng: random.Random, token: str) -> tuple[str, str, dict[str, str], bytes]:
@@ -322,6 +331,8 @@ def fuzz_integration(port: int, requests: int, seed: int, sign=None) -> tuple[Co
                                "/cds-services"])
             headers = {"Content-Type": "application/json", "Authorization": f"Bearer {bearer}"}
         data = json.dumps(body, allow_nan=True).encode()
+        if rng.random() < 0.1:
+            data = repeat_a_key(rng, data)
         status = send(port, ("POST", path, headers, data), False)
         statuses[status] += 1
         if status >= 500:

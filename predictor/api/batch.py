@@ -38,6 +38,7 @@ from predictor.api.answers import ALL, api_view, error_answer, json_answer
 from predictor.api.batch_contributions import add_contributions
 from predictor.api.rows_body import horizon_errors, read_rows_body, too_many_rows
 from predictor.inputs.intake import row_errors, sheet_course
+from predictor.inputs.repeated_fields import repeated_fields
 from predictor.inputs.unit_entry import UnitsRefused, annotate_errors, convert_entered, parse_units
 from predictor.scoring.batch import BatchRow, BatchScores, no_cyclic_gc, score_batch
 from predictor.scoring.prediction import parse_horizons
@@ -146,6 +147,10 @@ def _score_rows(rows: list[BatchRow], horizons: list[int]) -> tuple[list[dict], 
 def _rows_from_sheet(request: HttpRequest):
     from predictor.sheets import SheetError, read_upload
 
+    repeated = repeated_fields(request.POST, request.FILES,
+                               names=("sheet", "horizon", "units", "contributions"))
+    if repeated:
+        return None, None, error_answer(repeated)
     upload = request.FILES.get("sheet")
     if upload is None:
         return None, None, error_answer({"sheet": [

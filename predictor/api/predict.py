@@ -46,7 +46,8 @@ in the language of ``?lang=en|zh-hans`` or else ``Accept-Language`` (Chinese by 
   file beside the reference's (``new_onset_cv``, ``no_lab_reference_new_onset_cv``, ``note``).
   Range ``warnings`` name values outside both the healthy and the CAR-T range (``cart_range``
   in the catalogue).
-  400 ``{"errors": {"<key, context, crs_grade, day, units or __all__>": [...]}}``;
+  400 ``{"errors": {"<key, context, crs_grade, day, units or __all__>": [...]}}`` (also for
+  JSON that names a key twice in one object: ``predictor.inputs.strict_json``);
   415 when the body is not sent as JSON; 413 when it is too large; 503 when the slot the values
   need has no serving model or the model gave no valid result; 405 for any other method.
 - ``GET /api/v1/catalogue``: panels, factors (limits in API units; ``units``: every unit the
@@ -58,7 +59,6 @@ in the language of ``?lang=en|zh-hans`` or else ``Accept-Language`` (Chinese by 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from django.conf import settings
@@ -79,6 +79,8 @@ from predictor.catalogue import (
     combination_factor_keys,
 )
 from predictor.explanations.wording import as_json as contributions_json
+from predictor.inputs import strict_json
+from predictor.inputs.strict_json import RepeatedKey
 from predictor.inputs.context import unknown_context_keys
 from predictor.inputs.unit_entry import (
     Conversion,
@@ -112,9 +114,11 @@ def _read_body(request: HttpRequest) -> tuple[dict | None, JsonResponse | None]:
         return None, error_answer({ALL: [_("Send the request body as JSON with the header "
                                            "Content-Type: application/json.")]}, status=415)
     try:
-        body = json.loads(request.body.decode("utf-8"))
+        body = strict_json.loads(request.body)
     except RequestDataTooBig:
         return None, error_answer({ALL: [_("The request body is too large.")]}, status=413)
+    except RepeatedKey as repeated:
+        return None, error_answer({ALL: [str(repeated.message)]})
     except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting: not ours either
         return None, error_answer({ALL: [_("The request body is not valid JSON.")]})
     if not isinstance(body, dict):

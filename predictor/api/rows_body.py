@@ -3,13 +3,14 @@ its limit, the rows array checked for shape and count, and the shared refusals."
 
 from __future__ import annotations
 
-import json
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 
 from predictor.api.answers import ALL, error_answer
+from predictor.inputs import strict_json
+from predictor.inputs.strict_json import RepeatedKey
 
 
 def horizon_errors() -> dict:
@@ -29,7 +30,9 @@ def _read_batch_body(request: HttpRequest):
     if len(data) > limit:
         return None, error_answer({ALL: [_("The request body is too large.")]}, status=413)
     try:
-        body = json.loads(data.decode("utf-8"))
+        body = strict_json.loads(data)
+    except RepeatedKey as repeated:
+        return None, error_answer({ALL: [str(repeated.message)]})
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None, error_answer({ALL: [_("The request body is not valid JSON.")]})
     if not isinstance(body, dict):

@@ -35,6 +35,7 @@ from predictor.catalogue import CRS_GRADE_RANGE, DAY_RANGE
 from predictor.cohorts.cohort_validation import UNDEFINED_REASONS, UNSCORED_REASONS
 from predictor.cohorts.course_scoring import DayRow, day_rows, score_rows, validate_rows
 from predictor.inputs.intake import failed_values, sheet_course, whole_number
+from predictor.inputs.repeated_fields import repeated_fields
 from predictor.scoring.prediction import parse_horizons
 from predictor.sheets.memory_upload import BoundedMemoryUpload
 
@@ -145,6 +146,9 @@ def _rows_from_sheet(request: HttpRequest):
     from predictor.fhir.course import course_from_upload, is_bundle_upload
     from predictor.sheets import SheetError, read_upload
 
+    repeated = repeated_fields(request.POST, request.FILES, names=("sheet", "horizon", "seed"))
+    if repeated:
+        return None, None, None, error_answer(repeated)
     upload = request.FILES.get("sheet")
     if upload is None:
         return None, None, None, error_answer({"sheet": [

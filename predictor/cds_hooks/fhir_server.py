@@ -5,7 +5,6 @@ access token the hook supplies. Standard library HTTP, a short timeout, at most 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from fhir.resources.R4B.bundle import Bundle
 from predictor.cds_hooks.service import PREFETCH_COUNT, observation_codes
 from predictor.fhir.outcome import FhirRefusal, Issue, say
+from predictor.inputs import strict_json
 from predictor.interop.codes import INFUSION_CODE, SITE
 
 LOOKBACK = dt.timedelta(hours=48)
@@ -47,7 +47,7 @@ def _get(url: str, token: str | None) -> Bundle:
     if len(body) > MAX_BYTES:
         raise _refusal(_("The EHR's FHIR server sent more than this service reads."))
     try:
-        return Bundle.model_validate(json.loads(body))
+        return Bundle.model_validate(strict_json.loads(body))
     except ValueError:
         raise _refusal(_("The EHR's FHIR server did not answer with a FHIR Bundle.")) from None
 

@@ -11,7 +11,6 @@ infusion Procedure. A Bundle with several patients (``subject``) is a cohort.
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from django.utils.translation import gettext_lazy as _
 
@@ -25,6 +24,8 @@ from predictor.fhir.observations import (
     read_resources,
 )
 from predictor.fhir.outcome import FhirRefusal, say
+from predictor.inputs import strict_json
+from predictor.inputs.strict_json import RepeatedKey
 from predictor.sheets import SheetError
 from predictor.sheets.course import Course, CourseRow
 from predictor.sheets.limits import sheet_limits
@@ -85,7 +86,7 @@ def course_from_bundle(data: bytes | dict) -> Course:
     """The Course of a Bundle's Observations; SheetError naming the resource when it cannot
     be read (the course page and the validation API show SheetErrors as they are)."""
     try:
-        body = json.loads(data.decode("utf-8")) if isinstance(data, bytes) else data
+        body = strict_json.loads(data) if isinstance(data, bytes) else data
         items = locate_entries(parse_bundle(body, types=_TYPES))
         groups = _by_subject(items)
         rows: list[CourseRow] = []
@@ -93,6 +94,8 @@ def course_from_bundle(data: bytes | dict) -> Course:
             rows.extend(_rows_of(patient, read_resources(group), first_row=len(rows) + 2))
     except SheetError:
         raise
+    except RepeatedKey as repeated:
+        raise SheetError.of(repeated.message) from None
     except (UnicodeDecodeError, ValueError, RecursionError):  # json's errors are ValueErrors
         raise SheetError.of(_("The file is not valid JSON.")) from None
     except FhirRefusal as refusal:

@@ -14,6 +14,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 
 from predictor.fhir.outcome import FhirRefusal, Issue, operation_outcome, say
+from predictor.inputs import strict_json
+from predictor.inputs.strict_json import RepeatedKey
 from prcrs_site.error_responses import request_language
 
 FHIR_JSON = "application/fhir+json"
@@ -69,7 +71,9 @@ def read_json_body(request: HttpRequest, *, fhir: bool) -> object:
     if len(body) > limit:
         raise too_large
     try:
-        return json.loads(body.decode("utf-8"))
+        return strict_json.loads(body)
+    except RepeatedKey as repeated:
+        raise FhirRefusal.one(400, "structure", repeated.message) from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise FhirRefusal.one(400, "structure", _("The request body is not valid JSON.")) \
             from None

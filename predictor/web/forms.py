@@ -22,6 +22,7 @@ from predictor.inputs.unit_entry import (
 )
 from predictor.inputs.units import SYSTEMS, keys_with_us_unit, us_unit
 from predictor.inputs.intake import check_context, check_values
+from predictor.inputs.repeated_fields import repeated_fields
 from predictor.live_catalogue import LiveCatalogue, LiveFactor
 from predictor.scoring.selection import imputable_count
 
@@ -133,6 +134,14 @@ class PredictionForm(forms.Form):
             widget=forms.TextInput(attrs={
                 "inputmode": "numeric", "autocomplete": "off", "spellcheck": "false",
                 "aria-describedby": "unit-day about-day context-about"}))
+
+    def clean(self):
+        # A field sent twice is refused where it would show, not read as its last copy.
+        labels = {name: field.label for name, field in self.fields.items()}
+        for name, messages in repeated_fields(self.data, names=labels).items():
+            for message in messages:
+                self.add_error(name, message)
+        return super().clean()
 
     def context_values(self) -> dict[str, str] | None:
         """Today's CRS grade and the day since infusion as typed, for ``predict``; None when
