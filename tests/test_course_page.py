@@ -141,6 +141,23 @@ def test_an_uploaded_csv_in_us_units_reads_like_the_paste(client, tiny_context_m
     assert cells.findall(section(uploaded)) == cells.findall(section(pasted))
 
 
+def test_a_file_sent_with_a_leftover_paste_is_scored_and_the_page_says_so(
+        client, tiny_context_models):
+    def upload():
+        return SimpleUploadedFile("course.csv", course_text().replace("\t", ",").encode(),
+                                  content_type="text/csv")
+
+    alone = client.post(EN, {"file": upload(), "text": ""})
+    assert 'id="file-over-paste"' not in alone.content.decode()
+    # The paste box still holds a different sheet (one day only) from the last scoring.
+    leftover = "\n".join(course_text().splitlines()[:2]) + "\n"
+    both = client.post(EN, {"file": upload(), "text": leftover})
+    assert "the rows in the paste box were not" in both.content.decode()
+    cells = re.compile(r'class="cell-probability">([^<]+)<')
+    assert cells.findall(section(both)) == cells.findall(section(alone))
+    assert len(cells.findall(section(both))) > 3  # the file's days, not the paste's one
+
+
 # ----------------------------------------------------------------------------- downloads
 
 

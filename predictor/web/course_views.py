@@ -190,6 +190,10 @@ def _post(request: HttpRequest, context: dict):
     submission = Submission(course=course, rows=rows, patient=patient, fresh=fresh)
     if fresh:  # the sheet box keeps what was pasted, so fixing one typo is one edit
         context["pasted"] = request.POST.get("text", "")
+        # A file and a paste together: the file is scored (a paste left from the last sheet is
+        # the usual cause), and the page says so rather than leave the reader to guess.
+        context["file_over_paste"] = (request.FILES.get("file") is not None
+                                      and bool(context["pasted"].strip()))
     return ACTION_RUNNERS[action](request, context, submission)
 
 
