@@ -16,6 +16,7 @@ import re
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.template import loader
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -104,11 +105,16 @@ def error_response(request: HttpRequest, *, status: int, message: object = None,
 
 
 def message_for(exception: BaseException | None) -> object:
-    """What to tell the client about a request Django refused while reading it."""
+    """What to tell the client about a request Django refused while reading it (lazy: the
+    answer's language is chosen after this)."""
     if isinstance(exception, (TooManyFieldsSent, TooManyFilesSent)):
-        return _("The request has too many fields or parameters.")
+        return gettext_lazy("The request has too many fields or parameters.")
     if isinstance(exception, RequestDataTooBig):
         return MESSAGES[413]
+    if isinstance(exception, MultiPartParserError):
+        return gettext_lazy("The form's multipart body could not be read: its Content-Type "
+                            "header names no valid boundary, or the body does not follow it. "
+                            "Send the form again.")
     return None
 
 

@@ -362,3 +362,26 @@ def test_a_form_without_its_csrf_token_gets_the_site_403_page(site, language, ph
                   {"Content-Type": "application/x-www-form-urlencoded"})
     assert answer.status == 403
     assert is_site_page(answer) and phrase in answer.text
+
+
+# --- found by sampling the fuzzer's refusals: a multipart form without a usable boundary got
+# the generic "could not be read" page; it now says what is wrong with it ------------------------
+
+@pytest.mark.parametrize("language, phrase", [
+    ("en", "names no valid boundary"),
+    ("zh-hans", "没有有效的分隔符"),
+])
+def test_a_multipart_form_without_a_usable_boundary_is_told_so(site, language, phrase):
+    path = f"/{language}/"
+    token = csrf_cookie(site, path)
+    for content_type in ("multipart/form-data", "multipart/form-data; boundary=",
+                         "multipart/form-data; boundary=\"a b c \""):
+        answer = call(site, "POST", path, f"csrfmiddlewaretoken={token}&il6=1".encode(), {
+            "Content-Type": content_type, "Cookie": f"csrftoken={token}",
+            "Referer": f"http://127.0.0.1:{site.port}{path}"})
+        assert answer.status == 400, (content_type, answer.text[:300])
+        assert is_site_page(answer) and phrase in html.unescape(answer.text), content_type
+    answer = call(site, "POST", f"/api/v1/predict/batch?lang={language}", b"--x--\r\n",
+                  {"Content-Type": "multipart/form-data; boundary="})
+    assert answer.status == 400
+    assert phrase in answer.json()["errors"]["__all__"][0]
