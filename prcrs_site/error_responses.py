@@ -14,7 +14,8 @@ import logging
 import re
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import (DisallowedHost, RequestDataTooBig, TooManyFieldsSent,
+                                    TooManyFilesSent)
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.template import loader
@@ -111,6 +112,9 @@ def message_for(exception: BaseException | None) -> object:
         return gettext_lazy("The request has too many fields or parameters.")
     if isinstance(exception, RequestDataTooBig):
         return MESSAGES[413]
+    if isinstance(exception, DisallowedHost):
+        return gettext_lazy("The Host header names an address this site does not answer to; "
+                            "check the address you sent the request to.")
     if isinstance(exception, MultiPartParserError):
         return gettext_lazy("The form's multipart body could not be read: its Content-Type "
                             "header names no valid boundary, or the body does not follow it. "

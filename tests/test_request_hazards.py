@@ -385,3 +385,21 @@ def test_a_multipart_form_without_a_usable_boundary_is_told_so(site, language, p
                   {"Content-Type": "multipart/form-data; boundary="})
     assert answer.status == 400
     assert phrase in answer.json()["errors"]["__all__"][0]
+
+
+@pytest.mark.parametrize("language, phrase", [
+    ("en", "The Host header names an address this site does not answer to"),
+    ("zh-hans", "Host 请求头指定的地址不属于本站"),
+])
+def test_a_host_the_site_does_not_serve_is_named_as_the_problem(site, language, phrase):
+    for path in (f"/{language}/", f"/api/v1/catalogue?lang={language}"):
+        conn = site.connection()
+        try:
+            conn.putrequest("GET", path, skip_host=True)
+            conn.putheader("Host", "evil.example")
+            conn.endheaders()
+            answer = Answer(conn.getresponse())
+        finally:
+            conn.close()
+        assert answer.status == 400, (path, answer.text[:300])
+        assert phrase in html.unescape(answer.text), (path, answer.text[:300])
