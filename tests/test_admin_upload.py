@@ -217,6 +217,45 @@ def test_it_reports_every_manifest_problem_at_once(admin_client, serving):
     assert "factor_keys must list exactly the 7 factors of combination 4" in page
 
 
+def _rewritten(data: bytes, change) -> bytes:
+    """A copy of the TorchScript archive ``data`` with ``change(name, content)`` applied to each
+    entry; it returns the (name, content) pairs to write in its place."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            for name, content in change(info.filename, source.read(info)):
+                target.writestr(name, content)
+    return out.getvalue()
+
+
+def test_a_manifest_naming_a_key_twice_is_refused_and_the_active_version_serves(
+        admin_client, serving):
+    def doubled(name, content):
+        if name.endswith("/extra/manifest.json"):
+            text = content.decode()
+            content = (text[:-1] + ', "horizon": 3}').encode()  # the first said 1
+        return [(name, content)]
+
+    response = upload(admin_client, _rewritten(tiny_model_bytes(*SLOT), doubled))
+    assert response.status_code == 400
+    assert "names “horizon” twice" in response.content.decode()
+    assert ModelVersion.objects.count() == 1 and served_version() == "h1-4-v1"
+
+
+def test_an_archive_holding_two_files_of_one_name_is_refused(admin_client, serving):
+    def twice(name, content):
+        if name.endswith("/extra/manifest.json"):
+            return [(name, content), (name, content.replace(b'"horizon": 1', b'"horizon": 2'))]
+        return [(name, content)]
+
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        data = _rewritten(tiny_model_bytes(*SLOT), twice)
+    response = upload(admin_client, data)
+    assert response.status_code == 400
+    assert "holds two files named" in response.content.decode()
+    assert ModelVersion.objects.count() == 1 and served_version() == "h1-4-v1"
+
+
 def test_a_valid_upload_is_validated_but_not_serving(admin_client, serving):
     response = upload(admin_client, tiny_model_bytes(*SLOT, bias=2.0), notes="retrained")
     new = ModelVersion.objects.get(version=2)

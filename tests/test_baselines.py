@@ -192,3 +192,15 @@ def test_messages_come_in_the_admins_language():
         parse_baseline_csv(csv_text(ROWS[:5]))
     assert message(exc) != "The baseline has 5 rows; at least 20 are needed."
     assert any("\u4e00" <= ch <= "\u9fff" for ch in message(exc))
+
+
+@pytest.mark.parametrize("header, name", [("probability,severe,probability", "probability"),
+                                          ("probability,severe,Severe", "severe"),
+                                          ("probability,severe,patient,patient", "patient")])
+def test_two_columns_of_one_name_are_refused_not_read_as_the_first(header, name):
+    lines = [header] + [f"{p},{y},{p}" + (",P1" if "patient" in header else "")
+                        for p, y in ROWS]
+    with translation.override("en"), pytest.raises(BaselineError) as caught:
+        parse_baseline_csv("\n".join(lines) + "\n")
+    with translation.override("en"):
+        assert f"two columns named '{name}'" in str(caught.value)

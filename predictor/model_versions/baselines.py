@@ -28,6 +28,10 @@ def parse_baseline_csv(text: str) -> list[tuple]:
     if "probability" not in header or "severe" not in header:
         raise BaselineError(_("The baseline CSV needs a header row with the columns "
                               "'probability' and 'severe'."))
+    repeated = [name for name in ("probability", "severe", "patient") if header.count(name) > 1]
+    if repeated:  # which of the two columns is meant cannot be told
+        raise BaselineError(_("The baseline CSV has two columns named '%(name)s'; keep one.")
+                            % {"name": repeated[0]})
     p_col, y_col = header.index("probability"), header.index("severe")
     patient_col = header.index("patient") if "patient" in header else None
     rows, patients = [], []

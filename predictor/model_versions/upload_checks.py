@@ -43,6 +43,8 @@ from predictor.catalogue import (
     REFERENCE_COMBINATION,
     combination_factor_keys,
 )
+from predictor.inputs import strict_json
+from predictor.inputs.strict_json import RepeatedKey
 from predictor.model_versions.baselines import (
     BaselineError,
     parse_baseline_csv,
@@ -141,6 +143,12 @@ def check_archive(data: bytes) -> dict[str, bytes]:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
             names = [info.filename for info in infos]
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:  # zipfile reads the last copy, other readers the first
+                raise UploadRejected([_(
+                    "The archive holds two files named %(name)s, so it could be read two "
+                    "ways; save the model again with torch.jit.save.") % {
+                    "name": repeated[0][:120]}], ["duplicate_entry"])
             tops = {name.split("/", 1)[0] for name in names}
             top = next(iter(tops)) if len(tops) == 1 else None
             required = {f"{top}/data.pkl", f"{top}/constants.pkl", f"{top}/version"}
@@ -175,7 +183,12 @@ def check_manifest(raw: bytes | None, horizon: int, combination: str,
     if raw is None:
         return None
     try:
-        manifest = json.loads(raw.decode("utf-8"))
+        manifest = strict_json.loads(raw)
+    except RepeatedKey as repeated:
+        problems.add("manifest_json", _(
+            "The archive's manifest.json names “%(key)s” twice, so it could be read two ways.")
+            % {"key": repeated.key[:80]})
+        return None
     except (UnicodeDecodeError, ValueError):
         problems.add("manifest_json", _("The archive's manifest.json is not valid JSON."))
         return None
