@@ -7,6 +7,7 @@ files (tests/conftest.py), in both languages.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 from html import unescape
@@ -156,6 +157,23 @@ def test_a_file_sent_with_a_leftover_paste_is_scored_and_the_page_says_so(
     cells = re.compile(r'class="cell-probability">([^<]+)<')
     assert cells.findall(section(both)) == cells.findall(section(alone))
     assert len(cells.findall(section(both))) > 3  # the file's days, not the paste's one
+
+
+def test_two_files_or_two_unit_systems_in_one_submission_are_refused(
+        client, tiny_context_models):
+    def upload(name):
+        return SimpleUploadedFile(name, course_text().replace("\t", ",").encode(),
+                                  content_type="text/csv")
+
+    response = client.post(EN, {"file": [upload("a.csv"), upload("b.csv")], "text": ""})
+    assert response.status_code == 400
+    assert "“file” was sent 2 times" in response.content.decode()
+    response = client.post(EN, {"text": course_text(), "units": ["si", "us"]})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "“units” was sent 2 times" in page
+    pasted = re.search(r'<textarea id="course-text"[^>]*>(.*?)</textarea>', page, re.S)
+    assert html.unescape(pasted.group(1)).strip() == course_text().strip()  # nothing is lost
 
 
 # ----------------------------------------------------------------------------- downloads

@@ -49,6 +49,7 @@ from predictor.cohorts.course_scoring import (
 )
 from predictor.fhir.course import course_from_upload, is_bundle_upload
 from predictor.inputs.intake import sheet_course
+from predictor.inputs.repeated_fields import repeated_fields
 from predictor.live_catalogue import live_catalogue
 from predictor.scoring import prediction_log
 from predictor.scoring.registry import REGISTRY
@@ -297,6 +298,9 @@ def day_rows_of(rows) -> list:
 
 
 def _submitted_course(request: HttpRequest) -> Course:
+    repeated = repeated_fields(request.POST, request.FILES, names=("file", "text", "units"))
+    if repeated:  # two sheets or two unit systems in one submission: which one is meant?
+        raise _PageError([message for messages in repeated.values() for message in messages])
     upload = request.FILES.get("file")
     text = request.POST.get("text", "")
     system = "us" if request.POST.get("units") == "us" else "si"
