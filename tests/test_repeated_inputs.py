@@ -48,7 +48,8 @@ def test_the_api_refuses_a_value_named_twice_in_the_users_language(client, tiny_
     assert "“il6” twice" in response.json()["errors"]["__all__"][0]
     response = client.post("/api/v1/predict?lang=zh-hans", data=body,
                            content_type="application/json")
-    assert "“il6”" in response.json()["errors"]["__all__"][0] and "两次" in response.json()["errors"]["__all__"][0]
+    message = response.json()["errors"]["__all__"][0]
+    assert "“il6”" in message and "两次" in message
     one_horizon = twice(json.dumps({"values": json.loads(values), "horizon": 1}), "horizon", "3")
     response = client.post("/api/v1/predict?lang=en", data=one_horizon,
                            content_type="application/json")

@@ -3,7 +3,6 @@ its limit, the rows array checked for shape and count, and the shared refusals."
 
 from __future__ import annotations
 
-
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _

@@ -2,8 +2,8 @@
 
 A page the site renders sends each field once; two copies of ``il6`` (or two sheets in
 ``sheet``) can only come from a hand-made or broken request, and which copy a reader takes is
-a guess (Django's ``get`` takes the last). Used by the prediction form and by the sheet uploads
-of the batch and validation APIs.
+a guess (Django's ``get`` takes the last). Used by the prediction form, the course page and the
+sheet uploads of the batch and validation APIs.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ JSON leaves duplicate names undefined (RFC 8259, section 4); Python keeps the la
 parsers the first or refuse. ``{"il6": 48, "il6": 4800}`` is two readings of one patient, and a
 proxy or an EHR that validated the first would see another request than the model scores. Every
 way in that takes JSON (the API, the batch and validation APIs, FHIR, CDS Hooks, a Bundle on
-the course page) reads it here.
+the course page, an uploaded model's manifest) reads it here.
 """
 
 from __future__ import annotations

@@ -35,11 +35,11 @@ _ROW_TOO_FAR = _("The sheet uses row %(row)s, but a sheet of at most %(max)s row
 _COLUMN_TOO_FAR = _("The sheet has a value in column %(column)s; a course sheet uses the first "
                     "%(max)s columns only: move the value or delete the column.")
 _TWO_READINGS = _("This .xlsx file puts two values in one cell, or lists rows or cells out of "
-                  "order: other programs could read it another way, so it was not read. Open it in "
-                  "Excel and save it again.")
-_BAD_REFERENCE = _("This .xlsx file places a value by “%(reference)s”, a reference "
-                   "Excel would never write, so the value's place is unknown. Open "
-                   "the file in Excel and save it again.")
+                  "order: other programs could read it another way, so it was not read. Open "
+                  "it in Excel and save it again.")
+_BAD_REFERENCE = _("This .xlsx file places a value by “%(reference)s”, a reference Excel would "
+                   "never write, so the value's place is unknown. Open the file in Excel and "
+                   "save it again.")
 _COORDINATE = re.compile(r"([A-Za-z]{1,3})([1-9]\d{0,6})")
 _ROW_NUMBER = re.compile(r"[1-9]\d{0,6}")
 # The cell types of the standard (ECMA-376 ST_CellType); any other is not a workbook's.
