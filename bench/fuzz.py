@@ -9,7 +9,12 @@ tracebacks the server logged. A second part (``--forms``, ``--sheets``) posts th
 breaks inside numbers) and sheets to the three ways in (course page, batch API, validation API):
 the hostile corpus of bench/hostile_sheets.py built at run time and mutated small sheets; it
 prints requests sent, 5xx, hangs (over 10 s) and, for its own server, peak worker memory.
-Exit status 1 when any 5xx or hang was seen. Without ``--port`` it starts its own LoopbackSite
+A third part (``--uploads``, on its own server only) logs into the admin as a superuser it
+creates and uploads mutated model files and baselines to the model upload page (broken and
+truncated archives, two files of one name, manifests that are not JSON or name a key twice or
+another slot, baselines with two columns of one name or junk); it prints requests, 5xx, hangs,
+and whether the version that served before still serves. Exit status 1 when any 5xx or hang was
+seen. Without ``--port`` it starts its own LoopbackSite
 (tiny stand-in models, scratch SQLite) and stops it at the end. It is not a test; tests/test_request_hazards.py holds the cases it found, one by one.
 """
 
@@ -510,6 +515,150 @@ def report_forms_and_sheets(port: int, args, token: str) -> int:
     return five + hangs
 
 
+# --- the admin's model upload -------------------------------------------------------------------
+
+ADMIN = ("fuzz-admin", "fuzz-" + "p" * 14)
+UPLOAD_PATH = "/en/admin/predictor/modelversion/add/"
+
+
+def _zip_with(data: bytes, change) -> bytes:
+    """The zip ``data`` rewritten entry by entry: ``change(name, content)`` returns the
+    (name, content) pairs to write in its place."""
+    import io
+    import warnings
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target, \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Duplicate name": wanted here
+        for info in source.infolist():
+            for name, content in change(info.filename, source.read(info)):
+                target.writestr(name, content)
+    return out.getvalue()
+
+
+def _in_extra(name: str, extra: str) -> bool:
+    return name.endswith(f"/extra/{extra}")
+
+
+def mutated_model_files(rng: random.Random, count: int) -> list[tuple[bytes, bytes | None]]:
+    """(model file, baseline file or None) pairs for slot h1, combination 4: each a real tiny
+    TorchScript file with one thing broken (or nothing, now and then)."""
+    from tests.model_files import baseline_csv, tiny_model_bytes
+
+    good = tiny_model_bytes(1, "4", bias=0.3)
+    baseline = baseline_csv().encode()
+
+    def manifest_edit(edit):
+        return _zip_with(good, lambda n, c: [(n, edit(c) if _in_extra(n, "manifest.json")
+                                              else c)])
+
+    makers = [
+        lambda: (good, None),
+        lambda: (good[:rng.randrange(10, len(good))], None),
+        lambda: (bytes(rng.randrange(256) for _ in range(rng.randrange(1, 4000))), None),
+        lambda: (b"PK\x03\x04" + good[4:rng.randrange(50, len(good))], None),
+        lambda: (_zip_with(good, lambda n, c: [(n, c), (n, c)] if _in_extra(n, "manifest.json")
+                           else [(n, c)]), None),
+        lambda: (manifest_edit(lambda c: c[:-1] + b', "horizon": 2}'), None),
+        lambda: (manifest_edit(lambda c: c.replace(b'"combination": "4"',
+                                                   b'"combination": "1234"')), None),
+        lambda: (manifest_edit(lambda c: c[: rng.randrange(1, len(c))]), None),
+        lambda: (manifest_edit(lambda c: b"\xff\xfe" + c), None),
+        lambda: (manifest_edit(lambda c: b"[1, 2]"), None),
+        lambda: (manifest_edit(lambda c: b"{" * 5000), None),
+        lambda: (_zip_with(good, lambda n, c: [] if _in_extra(n, "baseline.csv") else [(n, c)]),
+                 rng.choice([b"probability,severe,probability\n" + b"0.5,1,0.5\n" * 30,
+                             b"probability,severe\n" + b"nan,1\n" * 30, b"", b"\x00" * 64,
+                             b"probability,severe\n0.5,2\n", baseline])),
+        lambda: (_zip_with(good, lambda n, c: [(n, c.replace(b"log1p", b"log2p"))
+                                               if "/code/" in n else (n, c)]), None),
+        lambda: (_zip_with(good, lambda n, c: [(n, bytes(b ^ 0x5A for b in c))
+                                               if n.endswith("data.pkl") else (n, c)]), None),
+    ]
+    return [rng.choice(makers)() for _ in range(count)]
+
+
+def admin_session(site: LoopbackSite) -> str:
+    """The Cookie header of a superuser logged in through the real login form."""
+    import subprocess
+
+    from bench.http_forms import csrf_token as page_csrf_token
+
+    subprocess.run([sys.executable, "manage.py", "createsuperuser", "--noinput",
+                    "--username", ADMIN[0], "--email", "fuzz@example.org"], cwd=ROOT,
+                   env=site.env | {"DJANGO_SUPERUSER_PASSWORD": ADMIN[1]}, check=True,
+                   capture_output=True, timeout=120)
+    conn = site.connection()
+    try:
+        token = page_csrf_token(conn, "/en/admin/login/")
+        body = (f"csrfmiddlewaretoken={token}&username={ADMIN[0]}&password={ADMIN[1]}"
+                "&next=/en/admin/").encode()
+        conn.request("POST", "/en/admin/login/", body=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={token}",
+            "Referer": f"http://127.0.0.1:{site.port}/en/admin/login/"})
+        response = conn.getresponse()
+        response.read()
+        cookies = " ".join(response.headers.get_all("Set-Cookie") or [])
+        session = re.search(r"sessionid=([^;]+)", cookies)
+        rotated = re.search(r"csrftoken=([^;]+)", cookies)  # a login rotates the token
+        token = rotated.group(1) if rotated else token
+    finally:
+        conn.close()
+    if response.status != 302 or session is None:
+        raise RuntimeError(f"admin login failed: {response.status}")
+    return f"csrftoken={token}; sessionid={session.group(1)}"
+
+
+def served_version(port: int) -> str | None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/api/v1/predict?lang=en", json.dumps(
+            {"values": pattern_values("4"), "horizon": 1}), {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        answer = json.loads(response.read() or b"{}")
+    finally:
+        conn.close()
+    return answer.get("model_version") if response.status == 200 else None
+
+
+def report_uploads(site: LoopbackSite, count: int, seed: int) -> int:
+    """Upload ``count`` mutated model files one by one; print the figures; returns 5xx + hangs
+    + (1 if the version serving before no longer serves)."""
+    from bench.http_forms import multipart
+
+    cookie = admin_session(site)
+    token = re.search(r"csrftoken=([^;]+)", cookie).group(1)
+    before = served_version(site.port)
+    rng = random.Random(seed)
+    statuses: Counter = Counter()
+    slowest, hangs = 0.0, 0
+    started = time.monotonic()
+    for model, baseline in mutated_model_files(rng, count):
+        files = {"model_file": ("model.pt", model)}
+        if baseline is not None:
+            files["baseline_file"] = ("baseline.csv", baseline)
+        body, kind = multipart({"csrfmiddlewaretoken": token, "horizon": "1",
+                                "combination": "4", "notes": "fuzz"}, files)
+        began = time.monotonic()
+        status = send(site.port, ("POST", UPLOAD_PATH, {
+            "Content-Type": kind, "Cookie": cookie,
+            "Referer": f"http://127.0.0.1:{site.port}{UPLOAD_PATH}"}, body), False)
+        took = time.monotonic() - began
+        slowest = max(slowest, took)
+        hangs += took > HANG_SECONDS or status == 0
+        statuses[status] += 1
+    after = served_version(site.port)
+    five = sum(n for s, n in statuses.items() if s >= 500)
+    print(f"model uploads: {count} in {time.monotonic() - started:.0f} s (seed {seed}): "
+          f"{five} x 5xx, {hangs} hangs, slowest {slowest:.1f} s; serving before {before}, "
+          f"after {after}")
+    print("by status (302: accepted as a new version, not serving; 400: refused with reasons): "
+          + ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items())))
+    return five + hangs + (before is None or after != before)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=3000)
@@ -520,6 +669,8 @@ def main() -> None:
                         help="posts of the prediction form (0: none)")
     parser.add_argument("--sheets", type=int, default=60,
                         help="mutated sheets besides the hostile corpus, each sent 3-4 ways")
+    parser.add_argument("--uploads", type=int, default=40,
+                        help="mutated model files to the admin's upload page (own server only)")
     args = parser.parse_args()
 
     site = None
@@ -556,6 +707,8 @@ def main() -> None:
         for failure in sorted(set(repr(f)[:400] for f in failures))[:30]:
             print("  5xx:", failure)
         five += report_forms_and_sheets(port, args, token)
+        if site is not None and args.uploads:
+            five += report_uploads(site, args.uploads, args.seed)
         if site is not None:
             peak = max(peak_rss_mib(pid) for pid in site.worker_pids())
             print(f"peak worker memory: {peak:.0f} MiB (VmHWM, {site.workers} workers)")

@@ -369,3 +369,25 @@ def test_notes_can_be_edited_and_nothing_else(admin_client, serving):
     assert stored.notes == "trained on the 2024 cohort"
     assert stored.state == "active" and stored.sha256 == serving.sha256
     assert bytes(stored.content) == bytes(serving.content)  # the file bytes were not touched
+
+
+def test_the_fuzzers_mutated_model_files_are_refused_or_kept_apart_and_nothing_breaks(
+        admin_client, serving):
+    """bench/fuzz.py's model-upload corpus, through the real upload page: every file is either
+    refused with its reasons (400) or validated as a new version (302); none is a 500, and the
+    version that served before still serves."""
+    import random
+
+    from bench.fuzz import mutated_model_files
+
+    statuses = []
+    for model, baseline in mutated_model_files(random.Random(3), 16):
+        response = upload(admin_client, model,
+                          baseline=None if baseline is None else ("b.csv", baseline))
+        statuses.append(response.status_code)
+        if response.status_code == 400:
+            assert 'class="errorlist' in response.content.decode() or \
+                "errornote" in response.content.decode(), response.content.decode()[:500]
+    assert set(statuses) <= {302, 400} and 400 in statuses, statuses
+    assert served_version() == "h1-4-v1"
+    assert ModelVersion.objects.get(state="active").pk == serving.pk
