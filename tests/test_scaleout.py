@@ -344,10 +344,23 @@ def _fallback_lines(site: LoopbackSite) -> int:
     return count
 
 
+def _steady_count(pg, *, settle: float = 0.3, limit: float = 5.0) -> int:
+    """The prediction-log row count once two reads ``settle`` seconds apart agree."""
+    deadline = time.monotonic() + limit
+    count = pg.count_prediction_log()
+    while time.monotonic() < deadline:
+        time.sleep(settle)
+        again = pg.count_prediction_log()
+        if again == count:
+            break
+        count = again
+    return count
+
+
 def test_postgresql_restarted_under_load_loses_no_prediction_and_no_log_record(cluster):
     for site in (cluster.a, cluster.b):
         assert _get_status(site.port, "/readyz") == 200
-    rows_before = cluster.pg.count_prediction_log()
+    rows_before = _steady_count(cluster.pg)  # earlier tests' queued records written first
     fallback_before = _fallback_lines(cluster.a) + _fallback_lines(cluster.b)
     readyz: dict[str, list[int]] = {"a": [], "b": []}
     outage = {}
@@ -390,12 +403,18 @@ def test_postgresql_restarted_under_load_loses_no_prediction_and_no_log_record(c
     rows_after = cluster.pg.count_prediction_log()
     fallback = _fallback_lines(cluster.a) + _fallback_lines(cluster.b) - fallback_before
     in_db = rows_after - rows_before
+    # A prediction nginx re-sent to the other replica (deploy/nginx.conf: non_idempotent, for a
+    # replica that fails mid-request) may have been scored, and logged, by both: one record more
+    # than answers, by design. nginx's log lists both upstreams for such a request.
+    retried = sum("," in entry.get("upstream", "")
+                  for entry in access_log_entries(cluster.work / "nginx-pg")
+                  if entry.get("uri", "").startswith("/api/v1/predict"))
     print(f"\nPostgreSQL stopped {outage.get('started', 0) - outage.get('stopped', 0):.1f} s "
           f"under 300 requests: {dict(outcomes)}; readyz A {readyz['a'][:3]}..{readyz['a'][-1:]}"
           f" B {readyz['b'][:3]}..{readyz['b'][-1:]}; ready again "
           f"{outage.get('ready', float('nan')) - outage.get('started', 0):.2f} s after the "
           f"restart; log records: {in_db} in the database + {fallback} in the JSON log "
-          f"= {in_db + fallback} for {served} predictions")
+          f"= {in_db + fallback} for {served} predictions ({retried} re-sent by nginx)")
     assert outcomes == Counter({200: 300}), outcomes
     for name in ("a", "b"):
         assert 503 in readyz[name] and readyz[name][-1] == 200, readyz
@@ -411,7 +430,9 @@ def test_postgresql_restarted_under_load_loses_no_prediction_and_no_log_record(c
     result = subprocess.run(command, cwd=ROOT, env=cluster.a.env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert cluster.pg.count_prediction_log() - rows_before == served, result.stdout
+    imported = cluster.pg.count_prediction_log() - rows_before
+    assert served <= imported <= served + retried, (imported, served, retried, result.stdout)
     again = subprocess.run(command, cwd=ROOT, env=cluster.a.env, capture_output=True,
                            text=True, timeout=120)
-    assert again.returncode == 0 and cluster.pg.count_prediction_log() - rows_before == served
+    assert again.returncode == 0  # and a second import adds nothing: records known by their id
+    assert cluster.pg.count_prediction_log() - rows_before == imported, again.stdout
