@@ -521,23 +521,6 @@ ADMIN = ("fuzz-admin", "fuzz-" + "p" * 14)
 UPLOAD_PATH = "/en/admin/predictor/modelversion/add/"
 
 
-def _zip_with(data: bytes, change) -> bytes:
-    """The zip ``data`` rewritten entry by entry: ``change(name, content)`` returns the
-    (name, content) pairs to write in its place."""
-    import io
-    import warnings
-    import zipfile
-
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target, \
-            warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "Duplicate name": wanted here
-        for info in source.infolist():
-            for name, content in change(info.filename, source.read(info)):
-                target.writestr(name, content)
-    return out.getvalue()
-
-
 def _in_extra(name: str, extra: str) -> bool:
     return name.endswith(f"/extra/{extra}")
 
@@ -545,22 +528,26 @@ def _in_extra(name: str, extra: str) -> bool:
 def mutated_model_files(rng: random.Random, count: int) -> list[tuple[bytes, bytes | None]]:
     """(model file, baseline file or None) pairs for slot h1, combination 4: each a real tiny
     TorchScript file with one thing broken (or nothing, now and then)."""
-    from tests.model_files import baseline_csv, tiny_model_bytes
+    import warnings
+
+    from tests.model_files import baseline_csv, rewritten_archive, tiny_model_bytes
 
     good = tiny_model_bytes(1, "4", bias=0.3)
     baseline = baseline_csv().encode()
 
+    def edited(change):  # the good file with its entries changed
+        return rewritten_archive(good, change)
+
     def manifest_edit(edit):
-        return _zip_with(good, lambda n, c: [(n, edit(c) if _in_extra(n, "manifest.json")
-                                              else c)])
+        return edited(lambda n, c: [(n, edit(c) if _in_extra(n, "manifest.json") else c)])
 
     makers = [
         lambda: (good, None),
         lambda: (good[:rng.randrange(10, len(good))], None),
         lambda: (bytes(rng.randrange(256) for _ in range(rng.randrange(1, 4000))), None),
         lambda: (b"PK\x03\x04" + good[4:rng.randrange(50, len(good))], None),
-        lambda: (_zip_with(good, lambda n, c: [(n, c), (n, c)] if _in_extra(n, "manifest.json")
-                           else [(n, c)]), None),
+        lambda: (edited(lambda n, c: [(n, c), (n, c)] if _in_extra(n, "manifest.json")
+                        else [(n, c)]), None),
         lambda: (manifest_edit(lambda c: c[:-1] + b', "horizon": 2}'), None),
         lambda: (manifest_edit(lambda c: c.replace(b'"combination": "4"',
                                                    b'"combination": "1234"')), None),
@@ -568,16 +555,18 @@ def mutated_model_files(rng: random.Random, count: int) -> list[tuple[bytes, byt
         lambda: (manifest_edit(lambda c: b"\xff\xfe" + c), None),
         lambda: (manifest_edit(lambda c: b"[1, 2]"), None),
         lambda: (manifest_edit(lambda c: b"{" * 5000), None),
-        lambda: (_zip_with(good, lambda n, c: [] if _in_extra(n, "baseline.csv") else [(n, c)]),
+        lambda: (edited(lambda n, c: [] if _in_extra(n, "baseline.csv") else [(n, c)]),
                  rng.choice([b"probability,severe,probability\n" + b"0.5,1,0.5\n" * 30,
                              b"probability,severe\n" + b"nan,1\n" * 30, b"", b"\x00" * 64,
                              b"probability,severe\n0.5,2\n", baseline])),
-        lambda: (_zip_with(good, lambda n, c: [(n, c.replace(b"log1p", b"log2p"))
-                                               if "/code/" in n else (n, c)]), None),
-        lambda: (_zip_with(good, lambda n, c: [(n, bytes(b ^ 0x5A for b in c))
-                                               if n.endswith("data.pkl") else (n, c)]), None),
+        lambda: (edited(lambda n, c: [(n, c.replace(b"log1p", b"log2p"))
+                                      if "/code/" in n else (n, c)]), None),
+        lambda: (edited(lambda n, c: [(n, bytes(b ^ 0x5A for b in c))
+                                      if n.endswith("data.pkl") else (n, c)]), None),
     ]
-    return [rng.choice(makers)() for _ in range(count)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile's "Duplicate name": wanted here
+        return [rng.choice(makers)() for _ in range(count)]
 
 
 def admin_session(site: LoopbackSite) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 
 import torch
 
@@ -71,3 +72,15 @@ def tiny_model_bytes(horizon: int, combination: str, *, bias: float = 0.0,
     buffer = io.BytesIO()
     torch.jit.save(scripted, buffer, _extra_files=extras)
     return buffer.getvalue()
+
+
+def rewritten_archive(data: bytes, change) -> bytes:
+    """A copy of the zip ``data`` (a TorchScript file) rewritten entry by entry:
+    ``change(name, content)`` returns the (name, content) pairs to write in its place (none to
+    drop the entry, two of one name to double it; zipfile then warns "Duplicate name")."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            for name, content in change(info.filename, source.read(info)):
+                target.writestr(name, content)
+    return out.getvalue()

@@ -21,7 +21,7 @@ from django.utils import translation
 from predictor.models import AuditEvent, ModelVersion
 from predictor.scoring.prediction import predict
 from tests.conftest import CYTOKINES, install_model
-from tests.model_files import TinyModel, baseline_csv, tiny_model_bytes
+from tests.model_files import TinyModel, baseline_csv, rewritten_archive, tiny_model_bytes
 
 SLOT = (1, "4")  # seven cytokines: the values in CYTOKINES select this combination
 
@@ -217,17 +217,6 @@ def test_it_reports_every_manifest_problem_at_once(admin_client, serving):
     assert "factor_keys must list exactly the 7 factors of combination 4" in page
 
 
-def _rewritten(data: bytes, change) -> bytes:
-    """A copy of the TorchScript archive ``data`` with ``change(name, content)`` applied to each
-    entry; it returns the (name, content) pairs to write in its place."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            for name, content in change(info.filename, source.read(info)):
-                target.writestr(name, content)
-    return out.getvalue()
-
-
 def test_a_manifest_naming_a_key_twice_is_refused_and_the_active_version_serves(
         admin_client, serving):
     def doubled(name, content):
@@ -236,7 +225,7 @@ def test_a_manifest_naming_a_key_twice_is_refused_and_the_active_version_serves(
             content = (text[:-1] + ', "horizon": 3}').encode()  # the first said 1
         return [(name, content)]
 
-    response = upload(admin_client, _rewritten(tiny_model_bytes(*SLOT), doubled))
+    response = upload(admin_client, rewritten_archive(tiny_model_bytes(*SLOT), doubled))
     assert response.status_code == 400
     assert "names “horizon” twice" in response.content.decode()
     assert ModelVersion.objects.count() == 1 and served_version() == "h1-4-v1"
@@ -250,7 +239,7 @@ def test_an_archive_holding_two_files_of_one_name_is_refused(admin_client, servi
 
     good = tiny_model_bytes(*SLOT)  # outside the block: it re-raises every other warning
     with pytest.warns(UserWarning, match="Duplicate name"):
-        data = _rewritten(good, twice)
+        data = rewritten_archive(good, twice)
     response = upload(admin_client, data)
     assert response.status_code == 400
     assert "holds two files named" in response.content.decode()
