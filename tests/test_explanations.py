@@ -54,6 +54,19 @@ class FailsOnBatches(torch.nn.Module):
         return torch.stack([torch.zeros_like(x[:, 0]), torch.log1p(x[:, 2])], dim=1)
 
 
+class ScoresItsBatchSize(torch.nn.Module):
+    """Severe logit = the number of rows in the forward: the raw score says which forward gave
+    it (one row alone: sigmoid(1); the row with k perturbed copies: sigmoid(1 + k))."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = torch.zeros_like(x[:, 0]) + float(x.size(0))
+        return torch.stack([torch.zeros_like(z), z], dim=1)
+
+
+def batch_score(rows: int) -> float:
+    return 1 / (1 + math.exp(-rows))
+
+
 def step_baseline(rows: int = 200) -> str:
     """Scores spread over (0, 1), severe exactly above 0.5: calibrated near 0 % at a raw 0.1 and
     near 100 % at a raw 0.9 (every window there lies on one side of 0.5; the calibration never
@@ -150,6 +163,31 @@ def test_a_file_that_fails_on_the_batched_forward_still_answers_without_contribu
     install_model(1, "4", data=tiny_model_bytes(1, "4", module=FailsOnBatches()))
     [result] = predict(CYTOKINES, [1], percent_input=True)
     assert 0 <= result.probability <= 1 and result.contributions == ()
+
+
+def test_a_prediction_takes_its_score_from_the_forward_that_explains_it(db):
+    install_model(1, "4", data=tiny_model_bytes(1, "4", module=ScoresItsBatchSize()))
+    [result] = predict(CYTOKINES, [1], percent_input=True)
+    assert len(result.contributions) == 7  # every cytokine differs from the file's medians
+    # One forward of the row and its 7 perturbed copies: no second forward of the row alone.
+    assert result.raw_probability == pytest.approx(batch_score(8))
+    [alone] = predict(CYTOKINES, [1], percent_input=True, explain=False)
+    assert alone.raw_probability == pytest.approx(batch_score(1)) and alone.contributions == ()
+
+
+def test_only_the_file_whose_number_leads_is_explained(db):
+    # The labs + context file says its labs add nothing: the reference's number leads, and only
+    # the reference is explained (grade and day: two perturbed copies), in that same forward.
+    install_model(1, "4", context=CONTEXT_BOTH, data=tiny_model_bytes(
+        1, "4", module=ScoresItsBatchSize(), context=CONTEXT_BOTH,
+        manifest_extra={"labs_add_information": False}))
+    install_model(1, REFERENCE_COMBINATION, context=CONTEXT_BOTH, data=tiny_model_bytes(
+        1, REFERENCE_COMBINATION, module=ScoresItsBatchSize(), context=CONTEXT_BOTH))
+    [result] = predict(CYTOKINES, [1], percent_input=True, context={"crs_grade": 2, "day": 5})
+    assert result.with_labs is not None
+    assert result.with_labs.raw_probability == pytest.approx(batch_score(1))
+    assert result.raw_probability == pytest.approx(batch_score(3))
+    assert {c.key for c in result.contributions} == {"crs_grade", "day"}
 
 
 def test_the_batched_form_gives_the_same_answer_as_one_at_a_time(tiny_context_models):

@@ -8,7 +8,8 @@ its manifest) while the others keep the entered values, and the contribution of 
 
 in probability points on the scale the physician reads, through the file's own calibration. The
 entered row and the n replaced rows go through ONE batched forward of [1 + n, width] (B rows at
-once for a batch: [B * (1 + n), width]), so a prediction pays one extra forward, not n.
+once for a batch: [B * (1 + n), width]); a single prediction takes its own score from that same
+forward (``explained_score``), so explaining it costs no extra forward at all.
 
 The contributions of several inputs need not add up to the total change from the all-median
 patient-day: a model may combine inputs (and calibration is a step function), so each number is
@@ -107,14 +108,13 @@ def calibrated(calibration, raw: np.ndarray) -> np.ndarray:
     return np.array([calibration.lookup(float(q)).probability for q in raw], dtype=np.float64)
 
 
-def change_matrix(model, inputs: np.ndarray, skip: Iterable[str] = ()) -> np.ndarray | None:
-    """[B, w] -> [B, w] contributions (fractions) of a serving model (``module``,
-    ``calibration``, ``medians``, ``factor_keys``, ``context_keys``, ``device``), or None when
-    the file fails or gives a non-finite score on any of the rows (then nothing is explained).
-    Only the columns that can change anything go through the model: not those in ``skip``, not
-    those without a reference, not those where every row already holds the reference (0)."""
+def _perturbed_scores(model, inputs: np.ndarray, skip: Iterable[str]
+                      ) -> tuple[np.ndarray, list[int]] | None:
+    """[B, w] rows -> (raw scores [B, 1 + k] of each row as entered and of its k perturbed
+    copies, the k explained columns), from one forward; None when the forward raised (logged).
+    Only the columns that can change anything are explained: not those in ``skip``, not those
+    without a reference, not those where every row already holds the reference."""
     keys = tuple(model.factor_keys) + tuple(model.context_keys)
-    inputs = np.asarray(inputs, dtype=np.float32).reshape(-1, len(keys))
     batch, width = inputs.shape
     references = reference_values(keys, model.medians)
     left_out = set(skip)
@@ -127,12 +127,49 @@ def change_matrix(model, inputs: np.ndarray, skip: Iterable[str] = ()) -> np.nda
     except Exception:  # noqa: BLE001 - an uploaded file's failure must not cost the answer
         log.exception("contributions: model %s failed", getattr(model, "version_label", "?"))
         return None
-    if not np.isfinite(raw).all():
-        return None
-    probability = calibrated(model.calibration, raw).reshape(batch, len(columns) + 1)
-    changes = np.zeros((batch, width), dtype=np.float64)
+    return raw.reshape(batch, len(columns) + 1), columns
+
+
+def _changes(model, raw: np.ndarray, columns: list[int], width: int) -> np.ndarray:
+    """[B, 1 + k] finite raw scores -> [B, w] contributions (0 where a column is not explained)."""
+    probability = calibrated(model.calibration, raw.reshape(-1)).reshape(raw.shape)
+    changes = np.zeros((raw.shape[0], width), dtype=np.float64)
     changes[:, columns] = probability[:, :1] - probability[:, 1:]
     return changes
+
+
+def change_matrix(model, inputs: np.ndarray, skip: Iterable[str] = ()) -> np.ndarray | None:
+    """[B, w] -> [B, w] contributions (fractions) of a serving model (``module``,
+    ``calibration``, ``medians``, ``factor_keys``, ``context_keys``, ``device``), or None when
+    the file fails or gives a non-finite score on any of the rows (then nothing is explained)."""
+    width = len(model.factor_keys) + len(model.context_keys)
+    inputs = np.asarray(inputs, dtype=np.float32).reshape(-1, width)
+    found = _perturbed_scores(model, inputs, skip)
+    if found is None or not np.isfinite(found[0]).all():
+        return None
+    raw, columns = found
+    return _changes(model, raw, columns, width)
+
+
+def explained_score(model, vector: Sequence[float], *, skip: Iterable[str] = ()
+                    ) -> tuple[float, tuple[Contribution, ...]] | None:
+    """One prediction's raw score and its contributions (``explain``) from ONE forward: the row
+    as entered is row 0 of the contributions' batch, so the prediction need not run the model
+    on it again (it was one of the two forwards an API call paid). The score is the softmax of that row, as
+    the file gives it in a batch: it may differ from a forward of the row alone in the last
+    bits of a float32 (a matrix product summed in another order), never more. None when the
+    forward raised; no contributions where a perturbed row's score is not finite. The caller
+    checks the score itself."""
+    width = len(model.factor_keys) + len(model.context_keys)
+    found = _perturbed_scores(model, np.asarray([vector], dtype=np.float32).reshape(1, width),
+                              skip)
+    if found is None:
+        return None
+    raw, columns = found
+    score = float(raw[0, 0])
+    if not np.isfinite(raw).all():
+        return score, ()
+    return score, ranked(model, vector, _changes(model, raw, columns, width)[0], skip=skip)
 
 
 def explain(model, vector: Sequence[float], *, skip: Iterable[str] = ()

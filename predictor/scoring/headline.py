@@ -47,12 +47,20 @@ def labs_add_information(model) -> bool | None:
     return flag if isinstance(flag, bool) else None
 
 
+def reference_leads(labs_flag: bool | None, *, reference_given: bool,
+                    context_model_missing: bool) -> bool:
+    """Whether the no-lab reference's number leads a labs + context answer: only where the file
+    that answered says its labs add nothing and the reference answered beside it. Decided before
+    the forwards too (``prediction.predict`` explains only the file that leads)."""
+    return labs_flag is False and reference_given and not context_model_missing
+
+
 def with_reference_headline(prediction):
     """``prediction`` (a ``HorizonPrediction``) led by the no-lab reference's number where its
     file says the labs add nothing; unchanged otherwise."""
     ref = prediction.no_lab_reference
-    if prediction.labs_add_information is not False or ref is None \
-            or prediction.context_model_missing:
+    if not reference_leads(prediction.labs_add_information, reference_given=ref is not None,
+                           context_model_missing=prediction.context_model_missing):
         return prediction
     own = WithLabs(prediction.probability, tuple(prediction.interval),
                    prediction.raw_probability, prediction.reference_n,

@@ -23,7 +23,7 @@ from predictor.catalogue import (
     HORIZONS,
     REFERENCE_COMBINATION,
 )
-from predictor.explanations.contributions import explain as explain_inputs
+from predictor.explanations.contributions import Contribution, explained_score
 from predictor.inputs.intake import check_context, check_values, context_given, nothing_entered
 from predictor import no_lab_reference
 from predictor.live_catalogue import LiveCatalogue, live_catalogue
@@ -31,6 +31,7 @@ from predictor.scoring.headline import (
     FileAnswer,
     WithLabs,
     labs_add_information,
+    reference_leads,
     with_reference_headline,
 )
 from predictor.scoring.registry import REGISTRY, ServingModel, Snapshot
@@ -190,19 +191,37 @@ def _run(model: ServingModel, vector: list[float], horizon: int) -> float:
     return raw
 
 
+def _scored(model: ServingModel, vector: list[float], horizon: int, *, explain: bool,
+            skip: Iterable[str] = ()) -> tuple[float, tuple[Contribution, ...]]:
+    """The model's raw probability and, where ``explain``, the contributions of its inputs,
+    from one forward (``explained_score``). Where that forward raises or gives its own row no
+    finite score, the row alone decides as without ``explain`` (``_run``: a broken file is a
+    503), and nothing is explained."""
+    if explain:
+        found = explained_score(model, vector, skip=skip)
+        if found is not None and math.isfinite(found[0]):
+            return found
+    return _run(model, vector, horizon), ()
+
+
 def _reference_model(snapshot: Snapshot, horizon: int) -> ServingModel | None:
     return snapshot.get(horizon, no_lab_reference.COMBINATION, no_lab_reference.CONTEXT)
 
 
-def _reference(snapshot: Snapshot, horizon: int, context: dict[str, int]
-               ) -> ReferencePrediction | None:
+def _reference(snapshot: Snapshot, horizon: int, context: dict[str, int], *,
+               explain: bool = False) -> tuple[ReferencePrediction | None,
+                                               tuple[Contribution, ...]]:
+    """The no-lab reference's answer (None where no reference file serves) and, where
+    ``explain``, what CRS grade and day did to it."""
     model = _reference_model(snapshot, horizon)
     if model is None:
-        return None
-    raw = _run(model, model.input_vector((), model_context(model.manifest, context)), horizon)
+        return None, ()
+    raw, contributions = _scored(
+        model, model.input_vector((), model_context(model.manifest, context)), horizon,
+        explain=explain)
     ref = model.calibration.lookup(raw)
     return ReferencePrediction(ref.probability, ref.interval, raw, ref.n, ref.severe,
-                               model.version_label)
+                               model.version_label), contributions
 
 
 def _metric(model: ServingModel | None, name: str) -> float | None:
@@ -242,7 +261,8 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
     with it and no lab value at all, the no-lab reference alone answers (combination "0"); the
     at-least-five rule applies to lab values only when some are entered. Without it, the
     labs-only file answers and ``context_gain`` says what the context would add.
-    ``explain``: fill in ``contributions`` (one more batched forward per horizon).
+    ``explain``: fill in ``contributions`` (of the number shown; the forward that scores the
+    row also scores its perturbed copies, so this costs no extra forward).
     """
     snapshot = REGISTRY.snapshot()
     catalogue = live_catalogue(snapshot.stamp)
@@ -280,9 +300,19 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
         if model is None:
             raise ModelUnavailable(horizon, selection.combination)
         vector = model.input_vector(selection.vector, model_context(model.manifest, ctx))
-        raw = _run(model, vector, horizon)
-        found = model.calibration.lookup(raw)
         reference_model = _reference_model(snapshot, horizon) if ctx is not None else None
+        context_model_missing = ctx is not None and not model.context
+        # Only the number shown is explained: the reference's where it leads.
+        reference_first = reference_leads(labs_add_information(model),
+                                          reference_given=reference_model is not None,
+                                          context_model_missing=context_model_missing)
+        raw, contributions = _scored(model, vector, horizon,
+                                     explain=explain and not reference_first,
+                                     skip=(*selection.imputed, *_unused(model)))
+        found = model.calibration.lookup(raw)
+        reference, reference_contributions = (
+            _reference(snapshot, horizon, ctx, explain=explain and reference_first)
+            if ctx is not None else (None, ()))
         prediction = with_reference_headline(HorizonPrediction(
             horizon=horizon, combination=selection.combination,
             probability=found.probability, raw_probability=raw,
@@ -291,30 +321,26 @@ def predict(raw_values: Mapping[str, object], horizons: Iterable[int], *,
             imputed=selection.imputed, flags=checked.flags,
             inputs=dict(zip(model.factor_keys, selection.vector)),
             context=ctx, interval=found.interval,
-            no_lab_reference=_reference(snapshot, horizon, ctx) if ctx is not None else None,
+            no_lab_reference=reference,
             labs_add_information=labs_add_information(model),
             context_gain=context_gain(snapshot, horizon, selection.combination)
             if ctx is None else None,
             unused=_unused(model),
-            context_model_missing=ctx is not None and not model.context,
+            context_model_missing=context_model_missing,
             range_warnings=range_warnings(
                 [m.manifest for m in (model, reference_model) if m is not None and m.context],
                 ctx),
             value_use=value_uses(checked.values, combination=selection.combination,
                                  used_keys=model.factor_keys, unused_by_model=_unused(model)),
-            bedside_scores=scores))
-        if explain:  # explain the number shown: the reference's where it leads
-            prediction = dataclasses.replace(prediction, contributions=(
-                _reference_contributions(snapshot, horizon, ctx)
-                if prediction.with_labs is not None
-                else explain_inputs(model, vector, skip=(*selection.imputed, *_unused(model)))))
+            bedside_scores=scores,
+            contributions=reference_contributions if reference_first else contributions))
         results.append(prediction)
     return results
 
 
 def _reference_alone(snapshot: Snapshot, horizon: int, ctx: dict[str, int],
                      explain: bool = False) -> HorizonPrediction:
-    reference = _reference(snapshot, horizon, ctx)
+    reference, contributions = _reference(snapshot, horizon, ctx, explain=explain)
     if reference is None:
         raise ModelUnavailable(horizon, REFERENCE_COMBINATION)
     model = _reference_model(snapshot, horizon)
@@ -324,14 +350,7 @@ def _reference_alone(snapshot: Snapshot, horizon: int, ctx: dict[str, int],
         reference_severe=reference.reference_severe, model_version=reference.model_version,
         ignored=(), imputed={}, context=ctx, interval=reference.interval,
         range_warnings=range_warnings([model.manifest], ctx),
-        contributions=_reference_contributions(snapshot, horizon, ctx) if explain else ())
-
-
-def _reference_contributions(snapshot: Snapshot, horizon: int, ctx: dict[str, int]) -> tuple:
-    model = _reference_model(snapshot, horizon)
-    if model is None:
-        return ()
-    return explain_inputs(model, model.input_vector((), model_context(model.manifest, ctx)))
+        contributions=contributions)
 
 
 def _reference_for_loose_labs(snapshot: Snapshot, horizon: int, ctx: dict[str, int],
