@@ -338,8 +338,9 @@ def time_context(args, snapshot) -> list[str]:
 
 
 def time_contributions(args, context: dict | None) -> list[str]:
-    """Per combination: ``predict`` with and without the contributions (one more forward of
-    1 + width rows, calibrated); prints the added median. Returns the rows over the target."""
+    """Per combination: ``predict`` with and without the contributions (the row's forward
+    becomes one of 1 + width rows, calibrated); prints the added median. Returns the rows over
+    the target."""
     from predictor.catalogue import COMBINATIONS
     from predictor.scoring.prediction import predict
 
