@@ -155,11 +155,11 @@ def explained_score(model, vector: Sequence[float], *, skip: Iterable[str] = ()
                     ) -> tuple[float, tuple[Contribution, ...]] | None:
     """One prediction's raw score and its contributions (``explain``) from ONE forward: the row
     as entered is row 0 of the contributions' batch, so the prediction need not run the model
-    on it again (it was one of the two forwards an API call paid). The score is the softmax of that row, as
-    the file gives it in a batch: it may differ from a forward of the row alone in the last
-    bits of a float32 (a matrix product summed in another order), never more. None when the
-    forward raised; no contributions where a perturbed row's score is not finite. The caller
-    checks the score itself."""
+    on it again (it was one of the two forwards an API call paid). The score is the softmax of
+    that row as the file gives it in a batch: it may differ from a forward of the row alone in
+    the last bits of a float32 (a matrix product summed in another order), never more. None
+    when the forward raised; no contributions where a perturbed row's score is not finite. The
+    caller checks the score itself."""
     width = len(model.factor_keys) + len(model.context_keys)
     found = _perturbed_scores(model, np.asarray([vector], dtype=np.float32).reshape(1, width),
                               skip)
@@ -177,10 +177,8 @@ def explain(model, vector: Sequence[float], *, skip: Iterable[str] = ()
     """The contributions of one prediction's inputs, largest first (by size, then catalogue
     order). ``vector``: the module's input as ``predict`` built it; ``skip``: keys not entered
     by the user (imputed medians), which are left out."""
-    changes = change_matrix(model, np.asarray([vector], dtype=np.float32), skip=skip)
-    if changes is None:
-        return ()
-    return ranked(model, vector, changes[0], skip=skip)
+    found = explained_score(model, vector, skip=skip)
+    return () if found is None else found[1]
 
 
 def ranked(model, vector: Sequence[float], changes: Sequence[float], *,
