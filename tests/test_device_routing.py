@@ -17,6 +17,7 @@ from predictor.scoring.batch import BatchRow, predict_batch
 from predictor.scoring.device_routing import DevicePlan, device_plan, forward_device
 from predictor.scoring.prediction import predict
 from predictor.scoring.registry import REGISTRY
+from predictor.scoring.shown_percent import shown_percent
 
 
 def test_auto_without_cuda_runs_everything_on_the_cpu():
@@ -76,8 +77,14 @@ def test_large_batches_take_the_batch_copy_with_the_same_answers(tiny_models, mo
         outcomes = predict_batch(rows, [1], percent_input=False)
         for outcome, single in zip(outcomes, singles):
             got = outcome.predictions[0]
-            assert (got.raw_probability, got.probability) == (single.raw_probability,
-                                                              single.probability)
+            # The same answer to float32 rounding, as the registry's own check of a batch copy
+            # (_agree): a forward of n rows may sum a row in another order than a forward of
+            # one (on this kind of CPU a tiny linear layer differs in the last bit for 4 of
+            # 40 rows between 1 and 40 rows), so the raw score is not bit-for-bit the same
+            # everywhere. What a reader sees is.
+            assert got.raw_probability == pytest.approx(single.raw_probability, rel=1e-6)
+            assert got.probability == pytest.approx(single.probability, rel=1e-6)
+            assert shown_percent(got.probability) == shown_percent(single.probability)
 
 
 def test_a_batch_copy_that_answers_differently_is_not_used():
