@@ -290,7 +290,7 @@ def _slope_noise(directory: Path) -> int:
 
     from predictor.training.calibration_choice import SLOPE_RESAMPLES, \
         calibration_slope_intercept, slope_interval
-    from predictor.training.goals import SLOPE_RANGE
+    from predictor.training.goals import SLOPE_RANGE, slope_figure
     from predictor.training.slope_noise import chance_inside_band, summarise_chances
 
     files = sorted(directory.glob("h*_c*.pt"))
@@ -321,7 +321,8 @@ def _slope_noise(directory: Path) -> int:
         kind = "reference" if "_c0_" in path.name else "context" if "_ctx" in path.name \
             else "labs only"
         kinds.setdefault(kind, []).append((slope, chance))
-        print(f"{path.stem:14s} {spec.method:9s} {len(y):5d} {int(y.sum()):6d} {slope:6.2f} "
+        print(f"{path.stem:14s} {spec.method:9s} {len(y):5d} {int(y.sum()):6d} "
+              f"{slope_figure(slope):>6s} "
               f"[{interval[0]:5.2f}-{interval[1]:5.2f}] {chance:6.2f}"
               + ("" if low <= slope <= high else "  outside"))
     print()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from predictor.training.goals import goal_checks, goals_markdown
+from predictor.training.goals import goal_checks, goals_markdown, slope_figure
 from predictor.training.served_headline import (brier_gain_interval, labs_beat_reference,
                                                   nested_headline)
 
@@ -111,3 +111,10 @@ def test_the_goals_table_names_slopes_outside_the_band_beyond_chance():
     text = goals_markdown(summary_with(0.040, 0.041))
     assert "h1_c3 1.30 [0.90-1.80]" in text and "h1_c4 0.60 [0.40-0.75]" in text
     assert "95 % interval misses 0.8-1.2: h1_c4)" in text
+
+
+@pytest.mark.parametrize("slope, text", [(1.204, "1.204"), (0.796, "0.796"), (1.2, "1.20"),
+                                         (0.8, "0.80"), (1.196, "1.20"), (1.27, "1.27"),
+                                         (0.674, "0.67")])
+def test_a_slope_outside_the_band_never_reads_as_its_edge(slope, text):
+    assert slope_figure(slope) == text

@@ -103,6 +103,15 @@ def _misses_band(interval) -> bool:
                 and (high < SLOPE_RANGE[0] or low > SLOPE_RANGE[1]))
 
 
+def slope_figure(slope: float) -> str:
+    """A slope with two decimals, or three where two would put a slope outside the band on its
+    edge ("1.20" for 1.204 reads as inside)."""
+    two = f"{slope:.2f}"
+    if not SLOPE_RANGE[0] <= slope <= SLOPE_RANGE[1] and float(two) in SLOPE_RANGE:
+        return f"{slope:.3f}"
+    return two
+
+
 def _outside_text(check: dict) -> str:
     """`` (outside: h1_c3 0.62 [0.41-0.95], ...; beyond chance: none)``."""
     if not check.get("outside"):
@@ -113,9 +122,9 @@ def _outside_text(check: dict) -> str:
         if slope is None:
             parts.append(name)
         elif interval:
-            parts.append(f"{name} {slope:.2f} [{interval[0]:.2f}-{interval[1]:.2f}]")
+            parts.append(f"{name} {slope_figure(slope)} [{interval[0]:.2f}-{interval[1]:.2f}]")
         else:
-            parts.append(f"{name} {slope:.2f}")
+            parts.append(f"{name} {slope_figure(slope)}")
     text = f" (outside: {', '.join(parts)}"
     if check.get("beyond_chance") is not None:
         text += f"; 95 % interval misses 0.8-1.2: {', '.join(check['beyond_chance']) or 'none'}"
