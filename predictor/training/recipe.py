@@ -43,8 +43,13 @@ class Recipe:
     # C, the stacked model's penalty and LightGBM's rounds: by inner K-fold CV over the
     # outer-training patients (predictor.training.inner_cv)
     inner_folds: int = 5
-    # logistic regression: C chosen on inner validation from this grid
-    lr_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
+    # logistic regression: C chosen by inner CV from this grid. It was (0.01, 0.1, 1.0), whose
+    # lowest value was chosen in 55 of the 90 outer folds: the best penalty may have lain beyond
+    # the grid, and an over-penalised logistic regression is under-confident (its files' slopes
+    # above 1.2). Now log-spaced like the context models' grid, one step lower; the change was
+    # kept because the nested log loss of the shipped labs files did not get worse (0.1914 ->
+    # 0.1910) and every labs-only goal still held, the rule fixed before the run.
+    lr_grid: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
     # LightGBM (rounds chosen by early stopping on inner validation)
     lgbm_params: dict = field(default_factory=lambda: {
         "objective": "binary", "learning_rate": 0.05, "num_leaves": 7, "min_child_samples": 10,
