@@ -122,6 +122,8 @@ def queued_log(settings):
     settings.PRCRS_PREDICTION_LOG_FLUSH_SECONDS = 0.02
     yield prediction_log.WRITER
     prediction_log.wait_until_written()
+    # Its persistent connection would outlive the test database (PostgreSQL refuses to drop it).
+    assert prediction_log.WRITER.release_connections()
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)  # keep the seeded catalogue
@@ -152,3 +154,41 @@ def test_a_queued_record_the_database_refuses_goes_to_the_json_log(queued_log, c
              if r.name == "predictor.prediction_log"]
     assert len(lines) == 1 and lines[0]["model_version"] == "h1-4-v1" and "at" in lines[0]
     assert not PredictionLog.objects.exists()
+
+
+def _other_sessions_on_this_database() -> int | None:
+    """Sessions other than this one on the test database (PostgreSQL only; None elsewhere)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # keep the seeded catalogue
+def test_the_writer_lets_go_of_its_connection_when_asked_and_writes_again_after(settings):
+    # A persistent connection in the writer thread would keep the database in use after the
+    # last record: the test run then cannot drop its PostgreSQL database.
+    settings.PRCRS_PREDICTION_LOG_ASYNC = True
+    settings.PRCRS_PREDICTION_LOG_FLUSH_SECONDS = 0.02
+    install_model(1, "4")
+
+    def written_soon(count: int) -> bool:
+        deadline = time.monotonic() + 5
+        while PredictionLog.objects.count() < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return PredictionLog.objects.count() == count
+
+    try:
+        prediction_log.record(predict(CYTOKINES, [1], percent_input=False), "api")
+        assert written_soon(1)
+        assert prediction_log.WRITER.release_connections()
+        assert _other_sessions_on_this_database() in (None, 0)
+        prediction_log.record(predict(CYTOKINES, [1], percent_input=False), "api")
+        assert written_soon(2)  # the next record opens a connection again
+    finally:
+        prediction_log.wait_until_written()
+        prediction_log.WRITER.release_connections()

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 
@@ -114,6 +114,8 @@ class QueuedWriter:
         self._wake = threading.Event()
         self._pid: int | None = None
         self._lock = threading.Lock()
+        self._release = threading.Event()
+        self._released = threading.Event()
         os.register_at_fork(after_in_child=self._after_fork)
         atexit.register(self.flush)
 
@@ -121,6 +123,8 @@ class QueuedWriter:
         self._queue = deque()  # the parent's records are the parent's to write
         self._wake = threading.Event()
         self._lock = threading.Lock()
+        self._release = threading.Event()
+        self._released = threading.Event()
         self._pid = None
 
     def put(self, entries: list[dict]) -> None:
@@ -140,6 +144,26 @@ class QueuedWriter:
             self._wake.wait(getattr(settings, "PRCRS_PREDICTION_LOG_FLUSH_SECONDS", 0.05))
             self._wake.clear()
             self.flush()
+            if self._release.is_set():
+                self._release.clear()
+                try:
+                    connections.close_all()
+                except Exception:  # noqa: BLE001 - a broken connection is gone either way;
+                    pass  # the thread must live on to write the next records
+                self._released.set()
+
+    def release_connections(self, timeout: float = 5.0) -> bool:
+        """Have the writer thread write what is queued and close its database connections,
+        which a persistent connection (``DATABASE_CONN_MAX_AGE``) would otherwise keep open
+        while the thread waits: before the database goes away (the end of a test run cannot
+        drop a PostgreSQL database a session still uses). The next record opens a new one.
+        True when done (or there is no writer thread in this process)."""
+        if self._pid != os.getpid():
+            return True
+        self._released.clear()
+        self._release.set()
+        self._wake.set()
+        return self._released.wait(timeout)
 
     def flush(self) -> int:
         """Write everything queued so far (the writer thread, at exit, and tests)."""
