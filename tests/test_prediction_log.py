@@ -115,6 +115,14 @@ def test_nothing_to_log_is_fine(db):
 
 # --- the background writer (the production default) ----------------------------------------------
 
+def _wait_for_records(count: int, seconds: float = 5.0) -> int:
+    """Wait up to ``seconds`` for the writer thread to have written ``count`` log rows."""
+    deadline = time.monotonic() + seconds
+    while PredictionLog.objects.count() < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return PredictionLog.objects.count()
+
+
 @pytest.fixture
 def queued_log(settings):
     """The log as it runs under gunicorn: queued by the request, written by a thread."""
@@ -132,9 +140,7 @@ def test_queued_records_are_written_by_the_writer_thread_within_moments(queued_l
         install_model(h, "4", bias=0.1 * h)
     results = predict(CYTOKINES, [1, 2, 3], percent_input=False)
     assert prediction_log.record(results, "api") == 3  # queued, not yet written by this thread
-    deadline = time.monotonic() + 5
-    while PredictionLog.objects.count() < 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _wait_for_records(3)
     assert sorted(PredictionLog.objects.values_list("horizon", flat=True)) == [1, 2, 3]
     assert queued_log.pending() == 0
     assert any(t.name == "prcrs-prediction-log" for t in threading.enumerate())
@@ -169,26 +175,13 @@ def _other_sessions_on_this_database() -> int | None:
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)  # keep the seeded catalogue
-def test_the_writer_lets_go_of_its_connection_when_asked_and_writes_again_after(settings):
+def test_the_writer_lets_go_of_its_connection_when_asked_and_writes_again_after(queued_log):
     # A persistent connection in the writer thread would keep the database in use after the
     # last record: the test run then cannot drop its PostgreSQL database.
-    settings.PRCRS_PREDICTION_LOG_ASYNC = True
-    settings.PRCRS_PREDICTION_LOG_FLUSH_SECONDS = 0.02
     install_model(1, "4")
-
-    def written_soon(count: int) -> bool:
-        deadline = time.monotonic() + 5
-        while PredictionLog.objects.count() < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return PredictionLog.objects.count() == count
-
-    try:
-        prediction_log.record(predict(CYTOKINES, [1], percent_input=False), "api")
-        assert written_soon(1)
-        assert prediction_log.WRITER.release_connections()
-        assert _other_sessions_on_this_database() in (None, 0)
-        prediction_log.record(predict(CYTOKINES, [1], percent_input=False), "api")
-        assert written_soon(2)  # the next record opens a connection again
-    finally:
-        prediction_log.wait_until_written()
-        prediction_log.WRITER.release_connections()
+    prediction_log.record(predict(CYTOKINES, [1], percent_input=False), "api")
+    assert _wait_for_records(1) == 1
+    assert queued_log.release_connections()
+    assert _other_sessions_on_this_database() in (None, 0)
+    prediction_log.record(predict(CYTOKINES, [1], percent_input=False), "api")
+    assert _wait_for_records(2) == 2  # the next record opens a connection again
