@@ -28,7 +28,9 @@ tests' and said so in the output). Then:
     same server's floor (``/healthz``: gunicorn, WSGI and the first middleware, no view), and
     the API's median and p99 at concurrency 1, with gunicorn.conf.py as shipped and the rate
     limits, the API-key check and the prediction log on; ``--before-rev REV`` runs the code of
-    another revision beside this one in the same rounds. ``--request-path`` runs (g) alone:
+    another revision beside this one in the same rounds; then where this checkout's API CPU
+    goes (bench/request_cost.py: its parts in one process, and the share of the floor it would
+    reach were a part free). ``--request-path`` runs (g) alone:
 
     .venv/bin/python bench/serving.py --request-path [--before-rev REV] [--path-rounds 3]
 
@@ -61,6 +63,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.request_cost import implied_shares, print_parts, print_shares  # noqa: E402
 from predictor.catalogue import (  # noqa: E402
     COMBINATION_CODES,
     FACTORS_BY_KEY,
@@ -643,6 +646,23 @@ def request_path_section(work: Path, bundled: Path, args, env: dict) -> None:
         for _, site in sites:
             site.stop()
     print_request_path(results, args.concurrency)
+    # Where this checkout's API CPU goes: its parts in one process, on the site's database and
+    # environment, the servers stopped so nothing else runs.
+    label, site = sites[-1]
+    parts = in_process_parts(site)
+    print(f"    {label}, where the API's CPU goes:")
+    print_parts(parts, indent="      ")
+    print_shares(implied_shares(results[label]["floor_cpu_ms"], results[label]["api_cpu_ms"],
+                                parts), indent="      ")
+
+
+def in_process_parts(site: LoopbackSite, runs: int = 2000) -> dict[str, float]:
+    """bench/request_cost.py's parts, run in a process of its own with the site's environment."""
+    out = site.work / "request-cost.json"
+    subprocess.run([str(PYTHON), str(ROOT / "bench" / "request_cost.py"), "--runs", str(runs),
+                    "--json-out", str(out)], cwd=ROOT, env=site.env, check=True,
+                   capture_output=True, timeout=600)
+    return json.loads(out.read_text())
 
 
 # --- main ------------------------------------------------------------------------------------------
