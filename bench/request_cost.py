@@ -18,9 +18,9 @@ prediction log's writer thread included), per call, the median of ``--blocks`` b
 - ``prediction``: ``predict()`` as the view calls it (validation, combination choice, one
   forward of the row and its perturbed copies, calibration, contributions), and
   ``prediction_unexplained``: the same without contributions (one forward of the row alone);
-- the rest of the API (``api - floor - prediction``): the middleware a page needs and the floor
-  does not reach, reading the JSON body, the API-key check, the rate limiter, the prediction log
-  record, building and encoding the answer.
+- the rest of the API (``api - floor - prediction``): the middleware past the health check
+  (which answers the floor), URL routing, reading the JSON body, the API-key check, the rate
+  limiter, the prediction log record, building and encoding the answer.
 
 Without ``--json-out`` (a scratch SQLite database, the bundled models) it prints the parts.
 """
@@ -111,6 +111,16 @@ def measure(runs: int, blocks: int) -> dict[str, float]:
     return parts
 
 
+def contributions_ms(parts: dict[str, float]) -> float:
+    """What the contributions add to the prediction."""
+    return parts["prediction"] - parts["prediction_unexplained"]
+
+
+def rest_ms(parts: dict[str, float]) -> float:
+    """The API's in-process cost that is neither the floor's path nor the prediction."""
+    return parts["api"] - parts["floor"] - parts["prediction"]
+
+
 def implied_shares(server_floor_ms: float, server_api_ms: float, parts: dict[str, float]
                    ) -> dict[str, float]:
     """Share of the floor (server CPU per /healthz answer over per API answer, as wrk measured
@@ -118,26 +128,22 @@ def implied_shares(server_floor_ms: float, server_api_ms: float, parts: dict[str
     def share_without(ms: float) -> float:
         return server_floor_ms / max(server_api_ms - ms, 1e-9)
 
-    contributions = parts["prediction"] - parts["prediction_unexplained"]
-    rest = parts["api"] - parts["floor"] - parts["prediction"]
     return {
         "measured": share_without(0.0),
-        "without_contributions": share_without(contributions),
+        "without_contributions": share_without(contributions_ms(parts)),
         "without_prediction": share_without(parts["prediction"]),
-        "without_rest": share_without(rest),
+        "without_rest": share_without(rest_ms(parts)),
         "gunicorn_per_request_ms": server_floor_ms - parts["floor"],
         "api_budget_ms": 2 * server_floor_ms,  # a share of 0.5
     }
 
 
 def print_parts(parts: dict[str, float], indent: str = "    ") -> None:
-    contributions = parts["prediction"] - parts["prediction_unexplained"]
-    rest = parts["api"] - parts["floor"] - parts["prediction"]
     print(f"{indent}in one process (WSGI called directly), CPU per call: /healthz "
           f"{parts['floor']:.3f} ms, API {parts['api']:.3f} ms; of the API's: the floor's path "
           f"{parts['floor']:.3f}, the prediction {parts['prediction']:.3f} (its contributions "
-          f"{contributions:.3f}), the rest {rest:.3f} (page middleware, body, API key, limiter, "
-          "log record, the answer's JSON)")
+          f"{contributions_ms(parts):.3f}), the rest {rest_ms(parts):.3f} (middleware past the "
+          "health check, body, API key, limiter, log record, the answer's JSON)")
 
 
 def print_shares(shares: dict[str, float], indent: str = "    ") -> None:
