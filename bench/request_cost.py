@@ -4,8 +4,8 @@
 
 bench/serving.py (g) runs it after its wrk rounds, on the same database and with the same
 environment as the site it measured (``--json-out FILE`` writes the parts there as JSON; the
-site's log lines may share stdout), and turns the
-parts into the share of the floor the API could reach if a part cost nothing.
+site's log lines may share stdout), and turns the parts into the share of the floor the API
+could reach if a part cost nothing.
 
 The site's WSGI application is called directly, without gunicorn or sockets, on the request
 (g) sends: the JSON API, combination 4, horizon 1, no Accept-Language (so Chinese answers), rate
@@ -22,7 +22,9 @@ prediction log's writer thread included), per call, the median of ``--blocks`` b
   (which answers the floor), URL routing, reading the JSON body, the API-key check, the rate
   limiter, the prediction log record, building and encoding the answer.
 
-Without ``--json-out`` (a scratch SQLite database, the bundled models) it prints the parts.
+Without ``--json-out`` it sets up a scratch site as bench/serving.py does (``LoopbackSite``: a
+scratch SQLite database, the bundled models, rate limits on), runs itself on it with
+``--json-out`` and prints the parts.
 """
 
 from __future__ import annotations
@@ -30,8 +32,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -163,36 +163,18 @@ def main() -> None:
     parser.add_argument("--json-out", type=Path,
                         help="use the environment as given (a site's) and write JSON here")
     args = parser.parse_args()
-    scratch = None
     if args.json_out is None:
-        scratch = Path(tempfile.mkdtemp(prefix="prcrs-cost-"))
-        os.environ.update({
-            "DJANGO_SETTINGS_MODULE": "prcrs_site.settings", "DJANGO_DEBUG": "0",
-            "DJANGO_SECRET_KEY": "in-process-only-" + "k" * 40,
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "DJANGO_LOG_LEVEL": "WARNING",
-            "DATABASE_URL": f"sqlite:///{scratch / 'db.sqlite3'}",
-            "PRCRS_VAR_DIR": str(scratch / "var"), "PRCRS_MODELS_DIR": str(scratch / "models"),
-            "PRCRS_BUNDLED_MODELS_DIR": str(ROOT / "models_store"),
-            "PRCRS_REGISTER_BUNDLED_MODELS": "1", "PRCRS_DEVICE": "cpu",
-            "PRCRS_RATE_LIMITS": "1", "PRCRS_RATE_LIMIT_PREDICTIONS": str(10**9),
-            "PRCRS_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1",
-        })
-    try:
-        import django
+        from bench.serving import LIMITS_OUT_OF_REACH, LoopbackSite, in_process_parts
 
-        django.setup()
-        if scratch is not None:
-            from django.core.management import call_command
+        with tempfile.TemporaryDirectory(prefix="prcrs-cost-") as work:
+            site = LoopbackSite(Path(work), ROOT / "models_store", env=LIMITS_OUT_OF_REACH)
+            site.migrate()
+            print_parts(in_process_parts(site, runs=args.runs, blocks=args.blocks), indent="")
+        return
+    import django
 
-            call_command("migrate", verbosity=0)
-        parts = measure(args.runs, args.blocks)
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-    if args.json_out is not None:
-        args.json_out.write_text(json.dumps(parts))
-    else:
-        print_parts(parts, indent="")
+    django.setup()
+    args.json_out.write_text(json.dumps(measure(args.runs, args.blocks)))
 
 
 if __name__ == "__main__":

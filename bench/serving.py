@@ -76,6 +76,10 @@ PYTHON = Path(sys.executable)
 GUNICORN = PYTHON.with_name("gunicorn")
 
 
+# The rate limiter on, as in production, with a limit one loopback client never reaches.
+LIMITS_OUT_OF_REACH = {"PRCRS_RATE_LIMITS": "1", "PRCRS_RATE_LIMIT_PREDICTIONS": str(10**9)}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -656,12 +660,12 @@ def request_path_section(work: Path, bundled: Path, args, env: dict) -> None:
                                 parts), indent="      ")
 
 
-def in_process_parts(site: LoopbackSite, runs: int = 2000) -> dict[str, float]:
+def in_process_parts(site: LoopbackSite, runs: int = 2000, blocks: int = 5) -> dict[str, float]:
     """bench/request_cost.py's parts, run in a process of its own with the site's environment."""
     out = site.work / "request-cost.json"
     subprocess.run([str(PYTHON), str(ROOT / "bench" / "request_cost.py"), "--runs", str(runs),
-                    "--json-out", str(out)], cwd=ROOT, env=site.env, check=True,
-                   capture_output=True, timeout=600)
+                    "--blocks", str(blocks), "--json-out", str(out)],
+                   cwd=ROOT, env=site.env, check=True, capture_output=True, timeout=600)
     return json.loads(out.read_text())
 
 
@@ -712,7 +716,7 @@ def main() -> None:
     print(f"prediction log: {'off' if args.no_prediction_log else 'on (one row per prediction)'}")
     # As in production the limiter runs on every prediction; its limit is raised so the load
     # is never refused (one client sends everything). (e) compares with the limiter off.
-    env |= {"PRCRS_RATE_LIMITS": "1", "PRCRS_RATE_LIMIT_PREDICTIONS": str(10**9)}
+    env |= LIMITS_OUT_OF_REACH
     print("rate limits: on, limit raised out of reach ((e) measures their cost)")
     if args.request_path:
         if not wrk_available():
